@@ -1,0 +1,112 @@
+"""One `HostConfig` built from flags, the environment, local.settings.json and host.json.
+
+Each field maps to one flag or setting (uvicorn's `Config` is the model): the rest of the host
+reads configuration only from here, so precedence lives in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from host.settings import (
+    HostJson,
+    LocalSettings,
+    apply_local_settings,
+    load_host_json,
+    load_local_settings,
+)
+
+DEFAULT_PORT = 7071
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_MAX_BODY = 104_857_600  # Kestrel's request body limit, 100 MB
+DATA_DIR_NAME = ".func-py"  # the host's own data under the app folder; hot reload ignores it
+
+
+@dataclass
+class HostConfig:
+    app_dir: Path
+    port: int = DEFAULT_PORT
+    address: str = DEFAULT_ADDRESS
+    cors: tuple[str, ...] = ()
+    cors_credentials: bool = False
+    functions: tuple[str, ...] | None = None  # --functions / host.json "functions"
+    verbose: bool = False
+    enable_auth: bool = False
+    reload: bool = True
+    production: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    host_json: HostJson = field(default_factory=HostJson)
+    local_settings: LocalSettings = field(default_factory=LocalSettings)
+    skipped_settings: list[str] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.app_dir / DATA_DIR_NAME
+
+    @property
+    def base_url(self) -> str:
+        # Core Tools always prints localhost, whatever address it binds.
+        local = ("127.0.0.1", "0.0.0.0", "::", "::1")
+        host = "localhost" if self.address in local else self.address
+        return f"http://{host}:{self.port}"
+
+    @property
+    def route_prefix(self) -> str:
+        return self.host_json.route_prefix
+
+
+def build_config(
+    *,
+    app_dir: str | os.PathLike[str] | None = None,
+    port: int | None = None,
+    address: str | None = None,
+    cors: str | None = None,
+    cors_credentials: bool | None = None,
+    functions: list[str] | None = None,
+    verbose: bool = False,
+    enable_auth: bool = False,
+    reload: bool = True,
+    production: bool = False,
+    environ: MutableMapping[str, str] | None = None,
+) -> HostConfig:
+    """Read both settings files and apply local Values to the environment (a set variable wins).
+
+    In production mode local.settings.json is a development file and is ignored entirely.
+    """
+    env = os.environ if environ is None else environ
+    root = Path(app_dir or os.getcwd()).resolve()
+    local = LocalSettings() if production else load_local_settings(root)
+    skipped = apply_local_settings(local, env)
+    host_json = load_host_json(root, env)
+    max_body = int(env.get("FUNCPY_MAX_REQUEST_BODY_BYTES") or DEFAULT_MAX_BODY)
+    if production:
+        default_port = int(env.get("PORT") or 80)
+        default_address = "0.0.0.0"
+    else:
+        default_port = local.port or DEFAULT_PORT
+        default_address = local.address or DEFAULT_ADDRESS
+    cors_list = tuple(o.strip() for o in cors.split(",") if o.strip()) if cors else local.cors
+    config = HostConfig(
+        app_dir=root,
+        port=port if port is not None else default_port,
+        address=address or default_address,
+        cors=cors_list,
+        cors_credentials=cors_credentials if cors_credentials else local.cors_credentials,
+        functions=tuple(functions) if functions else host_json.functions,
+        verbose=verbose,
+        enable_auth=enable_auth or production,
+        reload=reload and not production,
+        production=production,
+        max_body_bytes=max_body,
+        host_json=host_json,
+        local_settings=local,
+        skipped_settings=skipped,
+    )
+    env.setdefault("AzureWebJobsScriptRoot", str(root))
+    env["WEBSITE_HOSTNAME"] = f"localhost:{config.port}"
+    if not production:
+        env.setdefault("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
+    return config

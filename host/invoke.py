@@ -1,0 +1,203 @@
+"""The one place that calls user code.
+
+Arguments are matched by binding name (the trigger's value, input bindings from their providers,
+`func.Out` objects for output bindings, `context` when the function asks for it). Sync functions
+run in a thread pool sized by PYTHON_THREADPOOL_THREAD_COUNT, async ones on the loop. Every call
+is logged as Core Tools logs it, timed, bounded by functionTimeout, and its exception captured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from host.context import Context, Out, RetryContext, TraceContext, new_trace_parent
+from host.index import Binding, FunctionInfo
+from host.logs import (
+    InvocationTag,
+    current_invocation,
+    forget_invocation,
+    log,
+    remember_invocation,
+)
+
+# Triggers whose return value is the output even without a $return binding (worker rule).
+IMPLICIT_OUTPUT_TRIGGERS = frozenset({"orchestrationTrigger", "activityTrigger", "entityTrigger"})
+
+
+class InputProvider(Protocol):
+    """Supplies the value of a non-trigger input binding (e.g. `durableClient`)."""
+
+    def value(self, fn: FunctionInfo, binding: Binding, invocation_id: str) -> Any: ...
+
+
+class InvocationError(Exception):
+    """The user function raised, timed out or returned something its bindings cannot carry."""
+
+    def __init__(self, fn_name: str, invocation_id: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.function_name = fn_name
+        self.invocation_id = invocation_id
+        self.cause = cause
+
+
+@dataclass
+class InvocationResult:
+    invocation_id: str
+    value: Any
+    outputs: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+
+def thread_count(environ: Mapping[str, str]) -> int | None:
+    raw = environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+        if n < 1:
+            raise ValueError
+        return n
+    except ValueError:
+        log.warning("PYTHON_THREADPOOL_THREAD_COUNT=%r is not an integer >= 1; ignored", raw)
+        return None
+
+
+def format_duration(td: timedelta) -> str:
+    total = int(td.total_seconds())
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+class Invoker:
+    def __init__(self, *, timeout: timedelta | None, environ: Mapping[str, str] | None = None,
+                 providers: Mapping[str, InputProvider] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.pool = ThreadPoolExecutor(max_workers=thread_count(env), thread_name_prefix="func")
+        self.timeout = timeout
+        self.providers: dict[str, InputProvider] = dict(providers or {})
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add_provider(self, binding_type: str, provider: InputProvider) -> None:
+        self.providers[binding_type] = provider
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def _arguments(self, fn: FunctionInfo, trigger_value: Any, invocation_id: str,
+                   retry: RetryContext | None) -> tuple[dict[str, Any], dict[str, Out]]:
+        args: dict[str, Any] = {str(fn.trigger["name"]): trigger_value}
+        outs: dict[str, Out] = {}
+        for b in fn.bindings:
+            name = str(b["name"])
+            if b is fn.trigger or name == "$return":
+                continue
+            if b["direction"] == "out":
+                outs[name] = args[name] = Out()
+                continue
+            provider = self.providers.get(str(b["type"]))
+            if provider is None:  # the loader skips such functions; defensive only
+                raise RuntimeError(f"no provider for binding type {b['type']!r}")
+            args[name] = provider.value(fn, b, invocation_id)
+        if fn.wants_context:
+            args["context"] = Context(
+                invocation_id, fn.name, fn.directory,
+                TraceContext(new_trace_parent()), retry,
+            )
+        return args, outs
+
+    async def invoke(self, fn: FunctionInfo, trigger_value: Any, *, reason: str,
+                     invocation_id: str | None = None,
+                     retry: RetryContext | None = None) -> InvocationResult:
+        inv = invocation_id or str(uuid.uuid4())
+        tag = InvocationTag(inv, fn.name)
+        token = current_invocation.set(tag)
+        remember_invocation(tag)
+        self.in_flight += 1
+        self._idle.clear()
+        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", fn.name, reason, inv)
+        start = time.perf_counter()
+        try:
+            args, outs = self._arguments(fn, trigger_value, inv, retry)
+            value = await self._call(fn, args)
+            if value is not None and fn.binding("$return") is None \
+                    and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
+                raise RuntimeError(
+                    f"function '{fn.name}' without a $return binding returned a non-None value"
+                )
+        except BaseException as exc:
+            ms = (time.perf_counter() - start) * 1000
+            if isinstance(exc, asyncio.CancelledError):
+                log.info("Executed 'Functions.%s' (Cancelled, Id=%s, Duration=%dms)",
+                         fn.name, inv, ms)
+                raise
+            self._log_failure(fn, inv, exc, ms)
+            raise InvocationError(fn.name, inv, exc) from exc
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+            current_invocation.reset(token)
+            forget_invocation(inv)
+        ms = (time.perf_counter() - start) * 1000
+        log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", fn.name, inv, ms)
+        return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms)
+
+    async def _call(self, fn: FunctionInfo, args: dict[str, Any]) -> Any:
+        if fn.is_async:
+            call: Any = fn.func(**args)
+        else:
+            loop = asyncio.get_running_loop()
+            ctx = contextvars.copy_context()
+            call = loop.run_in_executor(self.pool, ctx.run, functools.partial(fn.func, **args))
+        if self.timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.timeout.total_seconds())
+        except TimeoutError:
+            raise FunctionTimeout(fn.name, self.timeout) from None
+
+    def _log_failure(self, fn: FunctionInfo, inv: str, exc: BaseException, ms: float) -> None:
+        tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
+        log.error(
+            "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)\n"
+            "Exception while executing function: Functions.%s. Result: Failure\n"
+            "Exception: %s: %s\n%s",
+            fn.name, inv, ms, fn.name, type(exc).__name__, exc, tb.rstrip(),
+        )
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+_HOST_FILES = (os.path.dirname(__file__), os.path.dirname(asyncio.__file__),
+               os.path.dirname(concurrent.futures.__file__))
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the host's own leading frames so a traceback starts in the user's code."""
+    first = tb
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HOST_FILES):
+        tb = tb.tb_next
+    return tb or first
+
+
+class FunctionTimeout(Exception):
+    def __init__(self, name: str, timeout: timedelta) -> None:
+        super().__init__(
+            f"Timeout value of {format_duration(timeout)} exceeded by function 'Functions.{name}'"
+        )
+

@@ -1,0 +1,118 @@
+"""The running host: configuration, the current function index, the invoker and the trigger
+services, with the one operation that changes them — swapping in a new index.
+
+A swap builds the new index completely before anything sees it; a load that fails leaves the
+previous index serving. Work in flight holds references to the functions it started with, so it
+finishes on the old code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from host.auth import KeyRing
+from host.config import HostConfig
+from host.errors import AppLoadError, SettingsError
+from host.index import FunctionIndex, FunctionInfo
+from host.invoke import Invoker
+from host.loader import AppImporter, load
+from host.logs import log
+from host.settings import load_host_json, load_local_settings
+from triggers import trigger_kinds
+from triggers.base import Service
+from triggers.http import HttpService
+
+
+class Runtime:
+    def __init__(self, config: HostConfig, environ: MutableMapping[str, str] | None = None) -> None:
+        self.config = config
+        self.environ = os.environ if environ is None else environ
+        self.keys = KeyRing.from_settings(self.environ)
+        self.invoker = Invoker(timeout=config.host_json.function_timeout, environ=self.environ)
+        self.importer = AppImporter(config.app_dir)
+        self.http = HttpService(config)
+        self.services: list[Service] = [self.http]
+        self.index = FunctionIndex()
+        self.state = "Default"
+        self.load_error: str | None = None
+        self.started_at = time.time()
+        self._swap_lock = asyncio.Lock()
+        self.background: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def load_initial(self) -> FunctionIndex:
+        """Import the app; raises AppLoadError (the CLI exits with its message)."""
+        self.state = "Starting"
+        self.index = load(self.importer, self.config, self.environ, generation=1)
+        return self.index
+
+    async def start(self) -> None:
+        for service in self.services:
+            await service.apply(self.index)
+        self.state = "Running"
+
+    async def stop(self) -> None:
+        self.state = "Stopping"
+        for service in reversed(self.services):
+            await service.stop()
+        self.state = "Stopped"
+
+    async def reload(self, reason: str) -> bool:
+        """Re-import the app and swap the new index in. False (old index kept) on failure."""
+        async with self._swap_lock:
+            started = time.perf_counter()
+            try:
+                self._refresh_settings()
+                index = load(self.importer, self.config, self.environ,
+                             generation=self.index.generation + 1)
+            except (AppLoadError, SettingsError) as exc:
+                self.load_error = str(exc)
+                log.error("Reload failed (%s); the previous version keeps serving.\n%s",
+                          reason, exc)
+                return False
+            old = self.index
+            self.index = index
+            self.load_error = None
+            for service in self.services:
+                await service.apply(index)
+            added, removed, changed = old.diff(index)
+            ms = (time.perf_counter() - started) * 1000
+            parts = [f"{label}: {', '.join(names)}" for label, names in
+                     (("added", added), ("removed", removed), ("changed", changed)) if names]
+            log.info("Reloaded after %s in %dms (%s)", reason, ms,
+                     "; ".join(parts) or "no function changed")
+            return True
+
+    def _refresh_settings(self) -> None:
+        # Settings edits take effect on reload; the listening socket (port, address) does not.
+        if not self.config.production:
+            local = load_local_settings(self.config.app_dir)
+            old = self.config.local_settings.values
+            for key, value in local.values.items():
+                # A variable set outside local.settings.json still wins.
+                if key not in self.environ or self.environ[key] == old.get(key):
+                    self.environ[key] = value
+            self.config.local_settings = local
+        self.config.host_json = load_host_json(self.config.app_dir, self.environ)
+        self.invoker.timeout = self.config.host_json.function_timeout
+        self.keys = KeyRing.from_settings(self.environ)
+
+    # -- helpers for the HTTP surface ----------------------------------------------------------
+
+    def describe(self, fn: FunctionInfo) -> str:
+        return trigger_kinds()[fn.trigger_type].describe(fn, self.config)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    def log_conversion_error(self, fn: FunctionInfo, exc: Exception) -> None:
+        log.error("Executed 'Functions.%s' returned a value the host cannot send: %s",
+                  fn.name, exc)

@@ -1,0 +1,264 @@
+"""Reading the app's two settings files, the way the Functions host and Core Tools read them.
+
+`local.settings.json` (Core Tools only) supplies app settings and local host options; `host.json`
+supplies host options. This module parses and validates; it changes no process state except in
+`apply_local_settings`, which copies `Values` into the environment as Core Tools does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from host.errors import SettingsError
+
+LOCAL_SETTINGS_FILE = "local.settings.json"
+HOST_JSON_FILE = "host.json"
+DEFAULT_ROUTE_PREFIX = "api"
+# Core Tools' default outside Consumption: 30 minutes.
+DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=30)
+
+
+def read_json_file(path: Path) -> Any:
+    """Parse a JSON settings file; a syntax error names the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read: {exc.strerror}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """The parts of local.settings.json the host uses."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    connection_strings: dict[str, str] = field(default_factory=dict)
+    port: int | None = None
+    address: str | None = None
+    cors: tuple[str, ...] = ()
+    cors_credentials: bool = False
+
+
+def _as_setting(value: Any) -> str | None:
+    # Newtonsoft reads Values as strings: numbers and bools become their text, True/False
+    # capitalised as .NET prints them.
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
+
+
+def load_local_settings(app_dir: Path) -> LocalSettings:
+    path = app_dir / LOCAL_SETTINGS_FILE
+    if not path.is_file():
+        return LocalSettings()
+    data = read_json_file(path)
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a JSON object at the top level")
+    if data.get("IsEncrypted", True) is not False:
+        why = "has \"IsEncrypted\": true" if "IsEncrypted" in data else (
+            "has no \"IsEncrypted\" key, which Core Tools reads as encrypted"
+        )
+        raise SettingsError(
+            f"{path} {why}; func-py cannot decrypt DPAPI-encrypted values. Run "
+            "`func settings decrypt` (Core Tools) or write the values in plain text and set "
+            "\"IsEncrypted\": false."
+        )
+    values: dict[str, str] = {}
+    raw_values = data.get("Values") or {}
+    if not isinstance(raw_values, dict):
+        raise SettingsError(f"{path}: \"Values\" must be an object of setting names to strings")
+    for key, raw in raw_values.items():
+        text = _as_setting(raw)
+        if text is not None:
+            values[key] = text
+    conns: dict[str, str] = {}
+    for name, raw in (data.get("ConnectionStrings") or {}).items():
+        if isinstance(raw, dict):
+            raw = raw.get("ConnectionString")
+        text = _as_setting(raw)
+        if text is not None:
+            conns[name] = text
+    host = data.get("Host") or {}
+    if not isinstance(host, dict):
+        raise SettingsError(f"{path}: \"Host\" must be an object")
+    port = host.get("LocalHttpPort")
+    if port is not None:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise SettingsError(
+                f"{path}: Host.LocalHttpPort must be a port number, got {port!r}") from None
+    cors = host.get("CORS") or ""
+    return LocalSettings(
+        values=values,
+        connection_strings=conns,
+        port=port,
+        address=host.get("LocalHttpAddress") or None,
+        cors=tuple(o.strip() for o in str(cors).split(",") if o.strip()),
+        cors_credentials=_truthy(host.get("CORSCredentials")),
+    )
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def apply_local_settings(
+    settings: LocalSettings, environ: MutableMapping[str, str]
+) -> list[str]:
+    """Copy Values and ConnectionStrings into `environ`; a variable already set wins.
+
+    Returns the names skipped because the environment already defined them (Core Tools warns).
+    """
+    skipped = []
+    items = list(settings.values.items()) + [
+        (f"ConnectionStrings:{k}", v) for k, v in settings.connection_strings.items()
+    ]
+    for key, value in items:
+        if environ.get(key):
+            skipped.append(key)
+            continue
+        environ[key] = value
+    return skipped
+
+
+@dataclass(frozen=True)
+class HostJson:
+    """The parts of host.json (with AzureFunctionsJobHost__ overrides) the host uses."""
+
+    route_prefix: str = DEFAULT_ROUTE_PREFIX
+    function_timeout: timedelta | None = DEFAULT_FUNCTION_TIMEOUT
+    log_levels: dict[str, str] = field(default_factory=dict)
+    functions: tuple[str, ...] | None = None
+    durable_task: dict[str, Any] = field(default_factory=dict)
+    custom_headers: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+)(?::(\d+(?:\.\d+)?))?$")
+
+
+def parse_timespan(text: str) -> timedelta:
+    """.NET TimeSpan text: `[d.]hh:mm[:ss[.fff]]`."""
+    m = _TIMESPAN.match(text.strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a time span (expected [d.]hh:mm:ss)")
+    days, hours, minutes, seconds = m.groups()
+    return timedelta(
+        days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds or 0)
+    )
+
+
+def _lower_keys(obj: Any) -> Any:
+    # host.json keys are case-insensitive in the host's configuration system.
+    if isinstance(obj, dict):
+        return {str(k).lower(): _lower_keys(v) for k, v in obj.items()}
+    return obj
+
+
+def _apply_env_overrides(conf: dict[str, Any], environ: Mapping[str, str]) -> None:
+    prefix = "azurefunctionsjobhost__"
+    for key, value in environ.items():
+        if not key.lower().startswith(prefix):
+            continue
+        path = key[len(prefix):].lower().split("__")
+        node = conf
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+
+
+def load_host_json(app_dir: Path, environ: Mapping[str, str]) -> HostJson:
+    path = app_dir / HOST_JSON_FILE
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        data = read_json_file(path)
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path}: expected a JSON object at the top level")
+        raw = data
+    conf = _lower_keys(raw)
+    _apply_env_overrides(conf, environ)
+    extensions = conf.get("extensions") or {}
+    http = extensions.get("http") or {}
+    prefix = http.get("routeprefix", DEFAULT_ROUTE_PREFIX)
+    if not isinstance(prefix, str):
+        raise SettingsError(f"{path}: extensions.http.routePrefix must be a string")
+    timeout_text = conf.get("functiontimeout")
+    timeout: timedelta | None = DEFAULT_FUNCTION_TIMEOUT
+    if timeout_text is not None:
+        if str(timeout_text).strip() == "-1":
+            timeout = None
+        else:
+            try:
+                timeout = parse_timespan(str(timeout_text))
+            except ValueError as exc:
+                raise SettingsError(f"{path}: functionTimeout: {exc}") from None
+            if timeout < timedelta(seconds=1):
+                raise SettingsError(f"{path}: functionTimeout must be at least 00:00:01")
+    levels = (conf.get("logging") or {}).get("loglevel") or {}
+    functions = conf.get("functions")
+    if functions is not None and not isinstance(functions, list):
+        raise SettingsError(f"{path}: \"functions\" must be a list of function names")
+    return HostJson(
+        route_prefix=prefix.strip("/"),
+        function_timeout=timeout,
+        log_levels={str(k): str(v) for k, v in levels.items()},
+        functions=tuple(functions) if functions is not None else None,
+        durable_task=extensions.get("durabletask") or {},
+        custom_headers={str(k): str(v) for k, v in (http.get("customheaders") or {}).items()},
+        raw=conf,
+    )
+
+
+class SettingReferenceError(ValueError):
+    """A `%NAME%` reference in a binding property cannot be resolved."""
+
+
+def resolve_setting_refs(text: str, environ: Mapping[str, str]) -> str:
+    """Replace every `%NAME%` token from app settings, as the host's name resolver does."""
+    out: list[str] = []
+    i = 0
+    while True:
+        start = text.find("%", i)
+        if start < 0:
+            out.append(text[i:])
+            return "".join(out)
+        end = text.find("%", start + 1)
+        if end < 0:
+            raise SettingReferenceError(
+                f"The '%' at position {start} in '{text}' does not have a closing '%'"
+            )
+        name = text[start + 1:end]
+        value = environ.get(name)
+        if value is None:
+            raise SettingReferenceError(f"'%{name}%' does not resolve to a value.")
+        out.append(text[i:start])
+        out.append(value)
+        i = end + 1
+
+
+def environ_snapshot() -> dict[str, str]:
+    return dict(os.environ)

@@ -1,0 +1,39 @@
+"""The small interface every trigger kind implements.
+
+A trigger kind *binds* functions from the index (validates them and describes them for the
+start-up banner) and runs as a `Service` that is told about every new index: the HTTP kind
+rebuilds its route table, the timer kind reschedules, the durable kinds route work items.
+Converting an event into arguments and a result back into an event is each module's own code;
+calling the user function is always `host.invoke.Invoker`'s job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from host.config import HostConfig
+    from host.index import FunctionIndex, FunctionInfo
+
+
+class TriggerKind(Protocol):
+    binding_type: str
+
+    def validate(self, fn: FunctionInfo, config: HostConfig) -> None:
+        """Raise ValueError with a reason when this function cannot run (load time)."""
+
+    def validate_all(self, fns: list[FunctionInfo], config: HostConfig) -> dict[str, str]:
+        """Errors that involve several functions of this kind: name -> reason."""
+
+    def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
+        """The banner text after "name: " (Core Tools style)."""
+
+
+class Service(Protocol):
+    """A running source of invocations for one trigger kind."""
+
+    async def apply(self, index: FunctionIndex) -> None:
+        """Start serving `index` (called at start and after every reload; must be cheap)."""
+
+    async def stop(self) -> None:
+        """Stop producing new invocations (work in flight is the invoker's to finish)."""
