@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 import azure.functions as func
@@ -76,6 +76,14 @@ def _is_app_module(module: ModuleType, app_dir: Path) -> bool:
     return False
 
 
+def _app_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Skip the import machinery's frames: the traceback starts in the app's own code."""
+    while tb is not None and (tb.tb_frame.f_code.co_filename == __file__
+                              or "importlib" in tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return tb
+
+
 class AppImporter:
     """Imports the app fresh each time: app modules are dropped from `sys.modules` first and put
     back if the new import fails. Modules that were loaded before the app (the host's own, even
@@ -84,6 +92,10 @@ class AppImporter:
     def __init__(self, app_dir: Path) -> None:
         self.app_dir = app_dir
         self._baseline = frozenset(sys.modules)
+        # A .pyc records its source's mtime in whole seconds and its size: an edit within the
+        # same second that keeps the size would import stale bytecode. App modules are small;
+        # compiling them afresh costs less than a wrong reload.
+        sys.dont_write_bytecode = True
 
     def _app_module_names(self) -> list[str]:
         return [
@@ -103,7 +115,7 @@ class AppImporter:
             for n in self._app_module_names():
                 sys.modules.pop(n, None)
             sys.modules.update(removed)
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            tb = "".join(traceback.format_exception(type(exc), exc, _app_frames(exc.__traceback__)))
             raise AppLoadError(
                 f"{path} failed to import: {type(exc).__name__}: {exc}\n{tb.rstrip()}"
             ) from exc
