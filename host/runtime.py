@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -25,6 +26,17 @@ from host.settings import load_host_json, load_local_settings
 from triggers import trigger_kinds
 from triggers.base import Service
 from triggers.http import HttpService
+
+
+def _keep_last_good(old: FunctionIndex, new: FunctionIndex) -> FunctionIndex:
+    """A function that loaded before and is in error now keeps serving its previous version
+    until the edit is fixed (the error stays listed in the index)."""
+    kept = {n: old.functions[n] for n in new.errors if n in old.functions}
+    if not kept:
+        return new
+    for name in kept:
+        log.warning("'%s' keeps serving its previous version until its error is fixed.", name)
+    return replace(new, functions={**new.functions, **kept})
 
 
 class Runtime:
@@ -76,6 +88,7 @@ class Runtime:
                           reason, exc)
                 return False
             old = self.index
+            index = _keep_last_good(old, index)
             self.index = index
             self.load_error = None
             for service in self.services:
@@ -85,7 +98,7 @@ class Runtime:
             parts = [f"{label}: {', '.join(names)}" for label, names in
                      (("added", added), ("removed", removed), ("changed", changed)) if names]
             log.info("Reloaded after %s in %dms (%s)", reason, ms,
-                     "; ".join(parts) or "no function changed")
+                     "; ".join(parts) or "no function signature or code changed")
             return True
 
     def _refresh_settings(self) -> None:
