@@ -124,7 +124,9 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
 
     assert isinstance(runtime, Runtime)
     config = runtime.config
-    host_app = HostApp(runtime)
+    from triggers.durable_client import api_routes
+
+    host_app = HostApp(runtime, extra_routes=api_routes(runtime))
     watcher: ReloadWatcher | None = None
 
     async def started() -> None:

@@ -16,7 +16,7 @@ import os
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -121,7 +121,11 @@ class Invoker:
 
     async def invoke(self, fn: FunctionInfo, trigger_value: Any, *, reason: str,
                      invocation_id: str | None = None,
-                     retry: RetryContext | None = None) -> InvocationResult:
+                     retry: RetryContext | None = None,
+                     target: Callable[[], Any] | None = None) -> InvocationResult:
+        """Call `fn` with arguments built from `trigger_value` — or, for orchestrators, call
+        `target()` on the loop: the task hub drives the SDK's replay itself, and orchestrator
+        code is deterministic and non-blocking by contract, so it needs no thread hop."""
         inv = invocation_id or str(uuid.uuid4())
         tag = InvocationTag(inv, fn.name)
         token = current_invocation.set(tag)
@@ -131,8 +135,12 @@ class Invoker:
         log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", fn.name, reason, inv)
         start = time.perf_counter()
         try:
-            args, outs = self._arguments(fn, trigger_value, inv, retry)
-            value = await self._call(fn, args)
+            if target is not None:
+                args, outs = {}, {}
+                value = target()
+            else:
+                args, outs = self._arguments(fn, trigger_value, inv, retry)
+                value = await self._call(fn, args)
             if value is not None and fn.binding("$return") is None \
                     and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
                 raise RuntimeError(

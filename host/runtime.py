@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import replace
 from collections.abc import MutableMapping
+from dataclasses import replace
 from typing import Any
 
 from host.auth import KeyRing
@@ -23,6 +23,7 @@ from host.invoke import Invoker
 from host.loader import AppImporter, load
 from host.logs import log
 from host.settings import load_host_json, load_local_settings
+from host.taskhub.settings import TaskHubSettings, open_store, taskhub_settings
 from triggers import trigger_kinds
 from triggers.base import Service
 from triggers.http import HttpService
@@ -48,6 +49,15 @@ class Runtime:
         self.importer = AppImporter(config.app_dir)
         self.http = HttpService(config)
         self.services: list[Service] = [self.http]
+        self.durable: Any = None  # triggers.orchestration.DurableService, set by its kind
+        for kind in trigger_kinds().values():
+            create = getattr(kind, "create_service", None)
+            if create is not None:
+                self.services.append(create(self))
+        self._store: Any = None
+        from triggers.durable_client import DurableClientProvider
+
+        self.invoker.add_provider("durableClient", DurableClientProvider(self))
         self.index = FunctionIndex()
         self.state = "Default"
         self.load_error: str | None = None
@@ -72,7 +82,18 @@ class Runtime:
         self.state = "Stopping"
         for service in reversed(self.services):
             await service.stop()
+        if self._store is not None:
+            self._store.close()
         self.state = "Stopped"
+
+    def store(self) -> Any:
+        """The app's task hub store (durable state, timer status), opened on first use."""
+        if self._store is None:
+            self._store = open_store(self.taskhub_settings())
+        return self._store
+
+    def taskhub_settings(self) -> TaskHubSettings:
+        return taskhub_settings(self.config, self.environ)
 
     async def reload(self, reason: str) -> bool:
         """Re-import the app and swap the new index in. False (old index kept) on failure."""

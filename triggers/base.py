@@ -28,6 +28,11 @@ class TriggerKind(Protocol):
     def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
         """The banner text after "name: " (Core Tools style)."""
 
+    # Optional members (looked up with getattr):
+    #   create_service(runtime) -> Service            a running source of invocations
+    #   manual_value(fn, input, runtime) -> Any        the trigger value for POST /admin/functions/X
+    #                                                  (raise ValueError with a reason to refuse)
+
 
 class Service(Protocol):
     """A running source of invocations for one trigger kind."""

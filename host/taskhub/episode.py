@@ -1,0 +1,362 @@
+"""One orchestration episode: a batch of messages for one instance in, the effects out.
+
+The effects (history to append, the instance row, messages to send, child instances to create,
+messages consumed) are committed by the worker in one transaction; nothing here touches the
+store, so an episode that fails to commit leaves no trace. Follows the extension's order of work
+(durable-protocol §3.3, §11): custom status, new tasks, then failure / completion /
+continue-as-new.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from host.index import FunctionInfo
+from host.taskhub.history import (
+    COMPLETION_ID_KEY,
+    WORKITEMS,
+    ControlMessage,
+    Event,
+    EventType,
+    WorkItem,
+    event,
+    execution_started,
+    timestamp,
+)
+from host.taskhub.replay import NewTask, NonDeterminism, Outcome, Session, Unsupported
+from host.taskhub.store import InstanceRecord, Message
+
+TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+# Poison-message limit: a message whose processing keeps killing its worker is given up.
+MAX_DEQUEUE = 5
+
+
+@dataclass
+class InstanceState:
+    """What the worker keeps in memory for an instance between episodes."""
+
+    record: InstanceRecord
+    history_len: int
+    scheduled: dict[int, tuple[str, str | None]]
+    completed: set[int]
+    parent: dict[str, Any] | None
+    history: list[Event] | None = None  # kept only until a session exists
+    session: Session | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    queue: str  # "control" (routed by instance id) or WORKITEMS
+    payload: str
+    instance_id: str
+    delay: float = 0.0
+
+
+@dataclass
+class Effects:
+    record: InstanceRecord | None = None
+    append: list[Event] = field(default_factory=list)
+    history_start: int = 0
+    reset_history: bool = False  # delete the instance's history before appending
+    messages: list[Outgoing] = field(default_factory=list)
+    children: list[InstanceRecord] = field(default_factory=list)
+    consumed: list[Message] = field(default_factory=list)
+    deferred: list[Message] = field(default_factory=list)
+    state: InstanceState | None = None  # the state after commit (None: forget the instance)
+    ran: bool = False
+
+
+def state_from_history(record: InstanceRecord, history: list[Event]) -> InstanceState:
+    scheduled: dict[int, tuple[str, str | None]] = {}
+    completed: set[int] = set()
+    parent = None
+    for e in history:
+        kind = e["EventType"]
+        if kind == EventType.ExecutionStarted:
+            parent = e.get("ParentInstance")
+        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
+                      EventType.TimerCreated):
+            scheduled[int(e["EventId"])] = (
+                {4: "activity", 7: "suborchestration", 10: "timer"}[kind], e.get("Name"))
+        elif kind in COMPLETION_ID_KEY:
+            completed.add(int(e[COMPLETION_ID_KEY[EventType(kind)]]))
+    return InstanceState(record, len(history), scheduled, completed, parent, history)
+
+
+Invoke = Callable[[FunctionInfo, Callable[[], Outcome]], Awaitable[Outcome]]
+
+
+@dataclass
+class EpisodeRunner:
+    orchestrators: Callable[[str], FunctionInfo | None]
+    activities: Callable[[str], FunctionInfo | None]
+    known_activities: Callable[[], list[str]]
+    invoke: Invoke
+    clock: Callable[[], float]
+
+    async def run(self, state: InstanceState | None, record: InstanceRecord | None,
+                  messages: list[Message]) -> Effects:
+        now = self.clock()
+        fx = Effects(consumed=[], state=state)
+        if record is None:  # purged: nothing left to deliver to
+            fx.consumed = list(messages)
+            fx.state = None
+            return fx
+        decoded = [(m, ControlMessage.decode(m.payload)) for m in messages]
+        start = next((c for _, c in decoded if c.event["EventType"] ==
+                      EventType.ExecutionStarted
+                      and c.execution_id == record.execution_id), None)
+        if state is None or state.record.execution_id != record.execution_id:
+            state = None
+        if record.runtime_status in TERMINAL:
+            return self._terminal(record, decoded, fx)
+        if state is None:
+            if start is None:
+                # Messages for an execution whose start has not been processed yet (or stale).
+                fx.deferred = [m for m, c in decoded if c.execution_id == record.execution_id
+                               or c.execution_id is None]
+                fx.consumed = [m for m in messages if m not in fx.deferred]
+                fx.state = None
+                return fx
+            state = InstanceState(replace(record), 0, {}, set(), None, [])
+        fx.state = state
+        fx.history_start = state.history_len
+        return await self._episode(state, decoded, now, fx)
+
+    def _terminal(self, record: InstanceRecord,
+                  decoded: list[tuple[Message, ControlMessage]], fx: Effects) -> Effects:
+        # A finished instance takes no more events; a rewind request reopens a failed one
+        # (handled by the worker before it gets here).
+        fx.consumed = [m for m, _ in decoded]
+        fx.state = None
+        return fx
+
+    async def _episode(self, state: InstanceState, decoded: list[tuple[Message, ControlMessage]],
+                       now: float, fx: Effects) -> Effects:
+        record = replace(state.record)
+        new_events: list[Event] = []
+        appended: list[Event] = []
+        suspended = record.runtime_status == "Suspended"
+        for msg, cm in decoded:
+            e = cm.event
+            kind = e["EventType"]
+            if cm.execution_id is not None and cm.execution_id != record.execution_id:
+                fx.consumed.append(msg)  # for an execution that has ended
+                continue
+            if kind == EventType.ExecutionTerminated:
+                fx.consumed.append(msg)
+                return self._finish(state, record, fx, [*appended, e], now, "Terminated",
+                                    json.dumps(e.get("Input")), failure=(
+                                        f"Orchestration '{record.name}' was terminated: "
+                                        f"{e.get('Input')}"))
+            if kind == EventType.ExecutionSuspended:
+                fx.consumed.append(msg)
+                if not suspended:
+                    suspended = True
+                    appended.append(e)
+                continue
+            if kind == EventType.ExecutionResumed:
+                fx.consumed.append(msg)
+                if suspended:
+                    suspended = False
+                    appended.append(e)
+                continue
+            if suspended:  # a suspended instance buffers its events until resumed
+                fx.deferred.append(msg)
+                continue
+            if kind == EventType.ExecutionStarted:
+                fx.consumed.append(msg)
+                if state.history_len == 0 and not any(
+                        x["EventType"] == EventType.ExecutionStarted for x in new_events):
+                    new_events.append(e)
+                    state.parent = e.get("ParentInstance")
+                continue
+            if kind in COMPLETION_ID_KEY:
+                task_id = int(e[COMPLETION_ID_KEY[EventType(kind)]])
+                if task_id in state.completed or task_id not in state.scheduled:
+                    fx.consumed.append(msg)  # a duplicate (or unknown) completion is ignored
+                    continue
+                state.completed.add(task_id)
+            fx.consumed.append(msg)
+            new_events.append(e)
+        record.runtime_status = "Suspended" if suspended else record.runtime_status
+        if not new_events:
+            if appended:
+                fx.append = appended
+                record.last_updated = now
+                fx.record = record
+                state.history_len += len(appended)
+                state.record = record
+            return fx
+        if record.runtime_status == "Pending":
+            record.runtime_status = "Running"
+        return await self._run_orchestrator(state, record, new_events, appended, now, fx)
+
+    async def _run_orchestrator(self, state: InstanceState, record: InstanceRecord,
+                                new_events: list[Event], appended: list[Event], now: float,
+                                fx: Effects) -> Effects:
+        fn = self.orchestrators(record.name)
+        started = event(EventType.OrchestratorStarted, now)
+        episode = [*appended, started, *new_events]
+        if fn is None:
+            return self._finish(state, record, fx, episode, now, "Failed", failure=(
+                f"The orchestrator function '{record.name}' is not loaded (it was removed, "
+                "renamed or is in error): fix it and rewind or restart the instance."))
+        handle = fn.func
+        try:
+            if state.session is None:
+                session = Session(handle.orchestrator_function,
+                                  getattr(handle, "_df_input_type", None), record.instance_id,
+                                  record.execution_id, record.parent_instance_id, record.input,
+                                  state.scheduled)
+                history = state.history or []
+                outcome = await self.invoke(fn, lambda: session.start(history, episode))
+                state.session, state.history = session, None
+            else:
+                session = state.session
+                outcome = await self.invoke(fn, lambda: session.feed(episode))
+            # `consumed` counted the whole episode; keep the count of new events only.
+            outcome.consumed = max(0, outcome.consumed - len(episode) + len(new_events))
+        except (NonDeterminism, Unsupported) as exc:
+            return self._finish(state, record, fx, episode, now, "Failed",
+                                failure=f"Orchestrator function '{record.name}' failed: {exc}")
+        fx.ran = True
+        return self._apply(state, record, outcome, episode, new_events, now, fx)
+
+    def _apply(self, state: InstanceState, record: InstanceRecord, outcome: Outcome,
+               episode: list[Event], new_events: list[Event], now: float,
+               fx: Effects) -> Effects:
+        custom = outcome.state.get("customStatus")
+        if custom is not None:
+            record.custom_status = json.dumps(custom)
+        events = list(episode)
+        for task in outcome.new_tasks:
+            events.append(self._schedule(task, record, state, now, fx))
+        events.append(event(EventType.OrchestratorCompleted, now))
+        if outcome.error:
+            return self._finish(state, record, fx, events, now, "Failed", failure=(
+                f"Orchestrator function '{record.name}' failed: {outcome.error}"))
+        if outcome.done:
+            is_can, can_input = outcome.continue_as_new_input()
+            if is_can:
+                unprocessed = new_events[outcome.consumed:]
+                return self._continue_as_new(state, record, fx, can_input, unprocessed, now)
+            output = json.dumps(outcome.state.get("output"))
+            return self._finish(state, record, fx, events, now, "Completed", output)
+        record.last_updated = now
+        fx.record, fx.append = record, events
+        state.record = record
+        state.history_len += len(events)
+        return fx
+
+    def _schedule(self, task: NewTask, record: InstanceRecord, state: InstanceState,
+                  now: float, fx: Effects) -> Event:
+        me, ex = record.instance_id, record.execution_id
+        if task.kind == "timer":
+            fire_at = task.fire_at if task.fire_at is not None else now
+            fired = event(EventType.TimerFired, fire_at, TimerId=task.task_id,
+                          FireAt=_iso(fire_at))
+            fx.messages.append(Outgoing("control", ControlMessage(me, ex, fired).encode(), me,
+                                        max(0.0, fire_at - now)))
+            return event(EventType.TimerCreated, now, task.task_id, FireAt=_iso(fire_at))
+        if task.kind == "activity":
+            fn = self.activities(task.name or "")
+            if fn is None:
+                known = ", ".join(f"'{n}'" for n in self.known_activities()) or "(none)"
+                failed = event(EventType.TaskFailed, now, TaskScheduledId=task.task_id,
+                               Reason=f"The function '{task.name}' doesn't exist, is disabled, "
+                               "or is not an activity function. Additional info: The following "
+                               f"are the known activity functions: {known}.", Details=None)
+                fx.messages.append(Outgoing("control", ControlMessage(me, ex, failed).encode(),
+                                            me))
+            else:
+                item = WorkItem(me, ex, task.task_id, fn.name, task.input)
+                fx.messages.append(Outgoing(WORKITEMS, item.encode(), me))
+            return event(EventType.TaskScheduled, now, task.task_id, Name=task.name,
+                         Version=None, Input=task.input)
+        # sub-orchestration
+        child_id = task.instance_id or f"{ex}:{task.task_id}"
+        created = event(EventType.SubOrchestrationInstanceCreated, now, task.task_id,
+                        Name=task.name, Version=task.version, InstanceId=child_id,
+                        Input=task.input)
+        fn = self.orchestrators(task.name or "")
+        if fn is None:
+            failed = event(EventType.SubOrchestrationInstanceFailed, now,
+                           TaskScheduledId=task.task_id,
+                           Reason=f"The orchestrator function '{task.name}' doesn't exist, is "
+                           "disabled, or is not an orchestrator function.", Details=None)
+            fx.messages.append(Outgoing("control", ControlMessage(me, ex, failed).encode(), me))
+            return created
+        child_ex = uuid.uuid4().hex
+        fx.children.append(InstanceRecord(
+            instance_id=child_id, name=fn.name, execution_id=child_ex, runtime_status="Pending",
+            input=task.input, output=None, custom_status=None, created_at=now,
+            last_updated=now, parent_instance_id=me))
+        parent = {"OrchestrationInstance": {"InstanceId": me, "ExecutionId": ex},
+                  "Name": record.name, "TaskScheduleId": task.task_id}
+        start = execution_started(now, child_id, child_ex, fn.name, task.input, parent,
+                                  task.version)
+        fx.messages.append(Outgoing("control", ControlMessage(child_id, child_ex, start).encode(),
+                                    child_id))
+        return created
+
+    def _finish(self, state: InstanceState, record: InstanceRecord, fx: Effects,
+                events: list[Event], now: float, status: str, output: str | None = None,
+                failure: str | None = None) -> Effects:
+        if status == "Failed":
+            output = json.dumps(failure)
+        if events and events[-1]["EventType"] != EventType.OrchestratorCompleted and \
+                status != "Terminated":
+            events.append(event(EventType.OrchestratorCompleted, now))
+        events.append(event(EventType.ExecutionCompleted, now, OrchestrationStatus=status,
+                            Result=output))
+        record.runtime_status, record.output = status, output
+        record.last_updated = record.completed_at = now
+        fx.record, fx.append = record, events
+        fx.state = None
+        self._notify_parent(state, record, status, output, failure, now, fx)
+        return fx
+
+    def _notify_parent(self, state: InstanceState, record: InstanceRecord, status: str,
+                       output: str | None, failure: str | None, now: float, fx: Effects) -> None:
+        parent = state.parent
+        if not parent:
+            return
+        inst = parent.get("OrchestrationInstance") or {}
+        pid, pex = inst.get("InstanceId"), inst.get("ExecutionId")
+        task_id = parent.get("TaskScheduleId")
+        if pid is None or task_id is None:
+            return
+        if status == "Completed":
+            e = event(EventType.SubOrchestrationInstanceCompleted, now,
+                      TaskScheduledId=task_id, Result=output)
+        else:
+            e = event(EventType.SubOrchestrationInstanceFailed, now, TaskScheduledId=task_id,
+                      Reason=failure or f"Sub-orchestration '{record.name}' {status.lower()}",
+                      Details=None)
+        fx.messages.append(Outgoing("control", ControlMessage(pid, pex, e).encode(), pid))
+
+    def _continue_as_new(self, state: InstanceState, record: InstanceRecord, fx: Effects,
+                         new_input: str | None, unprocessed: list[Event], now: float) -> Effects:
+        new_ex = uuid.uuid4().hex
+        record.execution_id, record.input = new_ex, new_input
+        record.runtime_status, record.output, record.last_updated = "Running", None, now
+        fx.record, fx.reset_history, fx.append = record, True, []
+        fx.history_start = 0
+        me = record.instance_id
+        start = execution_started(now, me, new_ex, record.name, new_input, state.parent)
+        fx.messages.append(Outgoing("control", ControlMessage(me, new_ex, start).encode(), me))
+        # Azure Storage's default: events that arrived but were not processed carry over.
+        for e in unprocessed:
+            if e["EventType"] == EventType.EventRaised:
+                fx.messages.append(Outgoing("control", ControlMessage(me, None, e).encode(), me))
+        fx.state = None
+        return fx
+
+
+def _iso(t: float) -> str:
+    return timestamp(t)

@@ -1,0 +1,258 @@
+"""Driving the official Durable Functions SDK through an orchestration's history.
+
+A `Session` holds one live SDK executor (the user's generator, its open tasks) for one execution.
+It is created by replaying the stored history (`Session.replay`), exactly as the SDK replays the
+context JSON the real extension sends, and can then be fed each episode's new events
+(`Session.feed`) — the SDK's executor consumes events one at a time, so feeding only the new
+ones gives the same result as replaying everything again, without the quadratic cost.
+`tests/taskhub/test_replay.py` proves the two paths agree.
+
+The SDK numbers its tasks itself; the session records each task as it receives its id, so the
+host schedules exactly what the SDK will later look for (including the timers and re-scheduled
+attempts of `*_with_retry`), and checks every replayed task against the history event recorded
+at its id — a mismatch is reported as non-determinism with both names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.durable_functions.models.actions.NoOpAction import NoOpAction
+from azure.durable_functions.models.DurableOrchestrationContext import (
+    DurableOrchestrationContext,
+)
+from azure.durable_functions.models.history import HistoryEvent
+from azure.durable_functions.models.Task import AtomicTask
+from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
+
+from host.taskhub.history import SCHEDULING, Event, EventType
+
+ERROR_LABEL = "\n\n$OutOfProcData$:"
+# Action types (SDK ActionType) and what the host does for them.
+_ACTIVITY, _ACTIVITY_RETRY, _SUBORCH, _SUBORCH_RETRY, _CONTINUE, _TIMER = 0, 1, 2, 3, 4, 5
+_UNSUPPORTED = {7: "call_entity", 8: "call_http", 9: "signal_entity"}
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """Work the SDK scheduled that history does not hold yet."""
+
+    task_id: int
+    kind: str  # "activity" | "suborchestration" | "timer"
+    name: str | None = None
+    input: str | None = None
+    instance_id: str | None = None
+    version: str | None = None
+    fire_at: float | None = None  # timers: epoch seconds
+
+
+class NonDeterminism(Exception):
+    pass
+
+
+class Unsupported(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    """What one episode produced, from the SDK's OrchestratorState JSON."""
+
+    state: dict[str, Any]
+    new_tasks: list[NewTask] = field(default_factory=list)
+    consumed: int = 0  # how many of the fed events the SDK processed before it finished
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state.get("isDone"))
+
+    @property
+    def error(self) -> str | None:
+        return self.state.get("error") or None
+
+    def continue_as_new_input(self) -> tuple[bool, str | None]:
+        for action in _flat(self.state.get("actions") or []):
+            if action.get("actionType") == _CONTINUE:
+                return True, action.get("input")
+        return False, None
+
+
+def _flat(actions: list[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in actions:
+        if isinstance(item, list):
+            out.extend(_flat(item))
+        elif isinstance(item, dict):
+            out.append(item)
+            out.extend(_flat(item.get("compoundActions") or []))
+    return out
+
+
+class _RecordingContext(DurableOrchestrationContext):
+    """The SDK's context, noting each atomic task the moment the SDK gives it an id."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: list[tuple[AtomicTask, dt.datetime, int | None]] = []
+
+    def _add_to_open_tasks(self, task: Any) -> None:
+        fresh = isinstance(task, AtomicTask) and task.id is None and not task._is_scheduled
+        super()._add_to_open_tasks(task)
+        if fresh and isinstance(task.id, int):
+            attempts = getattr(task.parent, "num_attempts", None)
+            self.recorded.append((task, self.current_utc_datetime, attempts))
+
+
+def _describe(task: AtomicTask, now: dt.datetime, attempts: int | None,
+              execution_id: str) -> NewTask:
+    action = task.action_repr
+    if isinstance(action, list):  # replay schema V1 wraps actions in lists
+        action = action[0]
+    if isinstance(action, NoOpAction):
+        parent = task.parent
+        options = parent.retry_options
+        if action.metadata == "-WithRetry timer":
+            # DTFx's RetryInterceptor: wait first_interval between attempts; after the last
+            # failed attempt a timer due "now" before the failure surfaces.
+            last = attempts is not None and attempts >= options.max_number_of_attempts
+            delay = 0.0 if last else options.first_retry_interval_in_milliseconds / 1000
+            return NewTask(task.id, "timer", fire_at=now.timestamp() + delay)
+        action = parent.actions[0] if isinstance(parent.actions, list) else parent.actions
+    data = action.to_json()
+    kind = data.get("actionType")
+    if kind in (_ACTIVITY, _ACTIVITY_RETRY):
+        return NewTask(task.id, "activity", name=data["functionName"], input=data.get("input"))
+    if kind in (_SUBORCH, _SUBORCH_RETRY):
+        child = data.get("instanceId") or f"{execution_id}:{task.id}"
+        return NewTask(task.id, "suborchestration", name=data["functionName"],
+                       input=data.get("input"), instance_id=child, version=data.get("version"))
+    if kind == _TIMER:
+        fire_at = dt.datetime.fromisoformat(data["fireAt"].replace("Z", "+00:00"))
+        if fire_at.tzinfo is None:
+            fire_at = fire_at.replace(tzinfo=dt.UTC)
+        return NewTask(task.id, "timer", fire_at=fire_at.timestamp())
+    raise Unsupported(f"{_UNSUPPORTED.get(kind, f'action type {kind}')} is not supported by "
+                      "func-py yet")
+
+
+class _CountingExecutor(TaskOrchestrationExecutor):
+    """The SDK's executor, counting the events it processed (to find unprocessed ones)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = 0
+
+    def process_event(self, event: HistoryEvent) -> None:
+        self.processed += 1
+        super().process_event(event)
+
+
+class Session:
+    """One live SDK executor for one orchestration execution."""
+
+    def __init__(self, orchestrator: Callable[..., Any], input_type: Any, instance_id: str,
+                 execution_id: str, parent_instance_id: str | None, input_text: str | None,
+                 scheduled: dict[int, tuple[str, str | None]]) -> None:
+        self.orchestrator = orchestrator
+        self.input_type = input_type
+        self.instance_id = instance_id
+        self.execution_id = execution_id
+        self.parent_instance_id = parent_instance_id
+        self.input_text = input_text
+        # task id -> (kind, name) of every scheduling event in history
+        self.scheduled = scheduled
+        self.executor = _CountingExecutor()
+        self.context: _RecordingContext | None = None
+        self._checked = 0
+        self.finished = False
+
+    def _context_json(self, history: list[Event]) -> dict[str, Any]:
+        # Exactly the keys the durable extension sends (durable-protocol §3.1).
+        return {"history": history, "instanceId": self.instance_id, "isReplaying": False,
+                "parentInstanceId": self.parent_instance_id,
+                # The input's JSON text, which the SDK's get_input() decodes with df_loads.
+                "input": self.input_text,
+                "upperSchemaVersion": 1, "upperSchemaVersionNew": 2}
+
+    def start(self, history: list[Event], new: list[Event]) -> Outcome:
+        """Replay the whole history, this episode's `new` events included, from the context
+        JSON — what the real host does every episode. `consumed` counts the `new` events the
+        SDK processed before the orchestration finished."""
+        ctx = _RecordingContext(**self._context_json([*history, *new]))
+        ctx._input_expected_type = self.input_type
+        self.context = ctx
+        try:
+            self.executor.execute(ctx, ctx.histories, self.orchestrator)
+        except Exception:  # the failure path; _outcome() reads the state again
+            pass
+        consumed = max(0, min(len(new), self.executor.processed - len(history)))
+        if not hasattr(self.executor, "generator"):  # a plain function: done at once
+            consumed = len(new)
+        return self._outcome(consumed)
+
+    def feed(self, new: list[Event]) -> Outcome:
+        """Process only this episode's `new` events on the live executor."""
+        ctx, ex = self.context, self.executor
+        assert ctx is not None
+        consumed = 0
+        if hasattr(ex, "generator") and not ex.has_execution_completed:
+            ex._is_processing_new_events = True
+            for raw in new:
+                he = HistoryEvent(**raw)
+                ctx.histories.append(he)
+                ex.process_event(he)
+                consumed += 1
+                if ex.has_execution_completed:
+                    break
+        return self._outcome(consumed)
+
+    def _outcome(self, consumed: int) -> Outcome:
+        ctx = self.context
+        assert ctx is not None
+        try:
+            text = self.executor.get_orchestrator_state_str()
+        except Exception as exc:  # the SDK's failure path: the state rides in the message
+            message = str(exc)
+            if ERROR_LABEL not in message:
+                raise
+            text = message.split(ERROR_LABEL, 1)[1]
+        state = json.loads(text)
+        new: list[NewTask] = []
+        for task, now, attempts in ctx.recorded[self._checked:]:
+            recorded = self.scheduled.get(task.id)
+            described = _describe(task, now, attempts, self.execution_id)
+            if recorded is None:
+                new.append(described)
+                self.scheduled[task.id] = (described.kind, described.name)
+            elif recorded[0] != described.kind or (
+                    (recorded[1] or "").lower() != (described.name or "").lower()):
+                raise NonDeterminism(
+                    f"Non-deterministic workflow detected: at task {task.id} the history records "
+                    f"{_what(*recorded)}, but the orchestrator now schedules "
+                    f"{_what(described.kind, described.name)}. Orchestrator code must make the "
+                    "same calls in the same order on every replay (no random values, clocks or "
+                    "I/O outside the context); deploy changed orchestrators under a new name or "
+                    "after in-flight instances finish.")
+        self._checked = len(ctx.recorded)
+        self.finished = self.executor.has_execution_completed or bool(state.get("isDone"))
+        return Outcome(state, new, consumed)
+
+
+def _what(kind: str, name: str | None) -> str:
+    return {"activity": f"a call to activity '{name}'",
+            "suborchestration": f"a call to sub-orchestrator '{name}'",
+            "timer": "a durable timer"}.get(kind, kind)
+
+
+def scheduled_in(history: list[Event]) -> dict[int, tuple[str, str | None]]:
+    """task id -> (kind, name) for every scheduling event in `history`."""
+    out: dict[int, tuple[str, str | None]] = {}
+    for e in history:
+        kind = SCHEDULING.get(EventType(e["EventType"])) if e["EventType"] in (4, 7, 10) else None
+        if kind is not None:
+            out[int(e["EventId"])] = (kind, e.get("Name"))
+    return out

@@ -1,0 +1,398 @@
+"""The store side both SQL task hub backends share: schema, connection pool and `SqlStore`.
+
+`SqlStore` implements `TaskHubStore` over the `Session` of `sqltransaction`; a backend subclass
+says how to open read and write sessions and supplies the few clauses and column types where
+the dialects differ. This module must not import a database driver.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
+
+from .sqltransaction import (
+    INSTANCE_COLS,
+    LEASE_COLS,
+    MESSAGE_COLS,
+    Session,
+    SqlTransaction,
+    chunks,
+    marks,
+    mismatch,
+)
+from .store import (
+    InstanceQuery,
+    InstanceRecord,
+    Lease,
+    LeaseLost,
+    Message,
+    StoreBusy,
+    StoreError,
+)
+
+SCHEMA_VERSION = 1
+
+# Version -> statements. {id} {key} {real} {int} are filled in per dialect.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE taskhub_messages (id {id}, hub {key} NOT NULL, queue {key} NOT NULL,
+            payload TEXT NOT NULL, instance_id {key}, dequeue_count {int} NOT NULL,
+            pop_receipt TEXT, inserted_at {real} NOT NULL, visible_at {real} NOT NULL)""",
+        # dequeue order: a scan of this index yields the next messages without sorting
+        "CREATE INDEX taskhub_messages_due ON taskhub_messages (hub, queue, visible_at, id)",
+        """CREATE TABLE taskhub_history (hub {key} NOT NULL, instance_id {key} NOT NULL,
+            execution_id {key} NOT NULL, seq {int} NOT NULL, event TEXT NOT NULL,
+            PRIMARY KEY (hub, instance_id, execution_id, seq))""",
+        """CREATE TABLE taskhub_instances (hub {key} NOT NULL, instance_id {key} NOT NULL,
+            name TEXT NOT NULL, execution_id {key} NOT NULL, runtime_status {key} NOT NULL,
+            input TEXT, output TEXT, custom_status TEXT, created_at {real} NOT NULL,
+            last_updated {real} NOT NULL, parent_instance_id {key}, completed_at {real},
+            PRIMARY KEY (hub, instance_id))""",
+        "CREATE INDEX taskhub_instances_by_created"
+        " ON taskhub_instances (hub, created_at, instance_id)",
+        """CREATE TABLE taskhub_leases (hub {key} NOT NULL, name {key} NOT NULL,
+            owner {key} NOT NULL, epoch {int} NOT NULL, expires_at {real} NOT NULL,
+            PRIMARY KEY (hub, name))""",
+        """CREATE TABLE taskhub_values (hub {key} NOT NULL, key {key} NOT NULL,
+            value TEXT NOT NULL, PRIMARY KEY (hub, key))""",
+        """CREATE TABLE taskhub_claims (hub {key} NOT NULL, key {key} NOT NULL,
+            claimed_at {real} NOT NULL, PRIMARY KEY (hub, key))""",
+    ],
+}
+_HUB_TABLES = ("messages", "history", "instances", "leases", "values", "claims")
+
+
+C = TypeVar("C")
+
+
+class ConnectionPool(Generic[C]):
+    """Hands each caller its own connection, keeping up to `max_idle` for reuse. It never
+    blocks: a thread that reads while holding a write transaction needs a second one."""
+
+    def __init__(self, connect: Callable[[], C], close: Callable[[C], None], max_idle: int):
+        self._connect, self._close, self._max_idle = connect, close, max_idle
+        self._idle: list[C] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self) -> C:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the task hub store is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def release(self, conn: C, *, discard: bool = False) -> None:
+        with self._lock:
+            if not discard and not self._closed and len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        self._close(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, idle, self._idle = True, self._idle, []
+        for conn in idle:
+            self._close(conn)
+
+
+def _receipt() -> str:
+    return secrets.token_hex(8)
+
+
+def encode_continuation(created_at: float, instance_id: str) -> str:
+    raw = json.dumps([created_at, instance_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_continuation(token: str) -> tuple[float, str]:
+    try:
+        created_at, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(created_at), str(instance_id)
+    except (ValueError, TypeError, binascii.Error) as e:
+        raise ValueError(f"invalid continuation token {token!r}") from e
+
+
+class SqlStore:
+    """`TaskHubStore` over a `Session`. Subclasses provide `_read_session`, `_write_session`
+    (a transaction: BEGIN on entry, COMMIT on normal exit, ROLLBACK on error), `close`, and
+    the dialect attributes below."""
+
+    _types: dict[str, str]  # column types for the {id} {key} {real} {int} of _MIGRATIONS
+    _migrations: dict[int, list[str]] = {}  # this dialect's own statements, run after those
+    _for_update = ""  # appended to reads that lock rows for the rest of the transaction
+    _skip_locked = ""  # appended to the dequeue's candidate scan
+
+    def __init__(self, hub: str, clock: Callable[[], float]):
+        if not hub:
+            raise ValueError("a task hub needs a non-empty name")
+        self.hub = hub
+        self.clock = clock
+
+    # -- supplied by the backend ------------------------------------------------------------
+    def _read_session(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def _write_session(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def _lock_schema(self, session: Session) -> None:
+        """Serialise `create()` between hosts (the write transaction may already do it)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        with self._read_session() as s:
+            return s.execute(sql, params).fetchall()
+
+    def _write_one(self, sql: str, params: Sequence[object]) -> list[Any]:
+        """Run one statement atomically and return the rows of its RETURNING clause."""
+        with self._write_session() as s:
+            return s.execute(sql, params).fetchall()
+
+    # -- schema -------------------------------------------------------------------------------
+    def create(self) -> None:
+        with self._write_session() as s:
+            self._lock_schema(s)
+            s.execute(
+                f"CREATE TABLE IF NOT EXISTS taskhub_schema (version {self._types['int']} "
+                f"PRIMARY KEY, applied_at {self._types['real']} NOT NULL)"
+            )
+            current = s.execute("SELECT MAX(version) FROM taskhub_schema").fetchall()[0][0] or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the task hub database has schema version {current}, newer than the "
+                    f"{SCHEMA_VERSION} this func-py understands: upgrade func-py"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version] + self._migrations.get(version, []):
+                    s.execute(statement.format(**self._types))
+                s.execute("INSERT INTO taskhub_schema VALUES (?, ?)", (version, self.clock()))
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database (0 before `create()`)."""
+        try:
+            return self._read("SELECT MAX(version) FROM taskhub_schema")[0][0] or 0
+        except StoreBusy:
+            raise
+        except StoreError:  # no such table
+            return 0
+
+    def delete_hub(self) -> None:
+        with self._write_session() as s:
+            for table in _HUB_TABLES:
+                s.execute(f"DELETE FROM taskhub_{table} WHERE hub = ?", (self.hub,), defer=True)
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, *, fence: Lease | None = None) -> Iterator[SqlTransaction]:
+        with self._write_session() as session:
+            tx = SqlTransaction(session, self.hub, self.clock, self._for_update)
+            try:
+                yield tx
+            finally:
+                tx.open = False
+            if tx.doom is not None:
+                raise tx.doom
+            if fence is not None:
+                self._check_fence(session, fence)
+
+    def _check_fence(self, session: Session, fence: Lease) -> None:
+        """Raise `LeaseLost` unless the fence still holds; runs last in the transaction.
+        (Here SQLite's write lock keeps every other writer out until the commit.)"""
+        rows = session.execute(
+            "SELECT owner, epoch, expires_at FROM taskhub_leases WHERE hub = ? AND name = ?",
+            (self.hub, fence.name),
+        ).fetchall()
+        now = self.clock()
+        if rows and (rows[0][0], rows[0][1]) != (fence.owner, fence.epoch):
+            held = f"it has owner {rows[0][0]!r} at epoch {rows[0][1]}"
+        elif rows and rows[0][2] <= now:
+            held = f"it expired at {rows[0][2]} (now {now})"
+        elif not rows:
+            held = "it does not exist"
+        else:
+            return
+        raise LeaseLost(
+            f"lease {fence.name!r} of task hub {self.hub!r} is no longer held by "
+            f"{fence.owner!r} at epoch {fence.epoch}: {held}; nothing was committed"
+        )
+
+    # -- queues ---------------------------------------------------------------------------------
+    def get_messages(
+        self, queue: str, max_count: int, visibility_timeout: float
+    ) -> list[Message]:
+        if max_count <= 0:
+            return []
+        now = self.clock()
+        rows = self._write_one(
+            "WITH claimed AS (SELECT id FROM taskhub_messages"
+            " WHERE hub = ? AND queue = ? AND visible_at <= ?"
+            f" ORDER BY visible_at, id LIMIT ?{self._skip_locked})"
+            " UPDATE taskhub_messages SET dequeue_count = dequeue_count + 1,"
+            " pop_receipt = CAST(? AS TEXT) || CAST(id AS TEXT), visible_at = ?"
+            f" WHERE id IN (SELECT id FROM claimed) RETURNING {MESSAGE_COLS}",
+            (self.hub, queue, now, max_count, _receipt() + ".", now + visibility_timeout),
+        )
+        return sorted((Message(*row) for row in rows), key=lambda m: m.id)
+
+    def update_visibility(self, message: Message, visibility_timeout: float) -> Message:
+        receipt = f"{_receipt()}.{message.id}"
+        visible_at = self.clock() + visibility_timeout
+        rows = self._write_one(
+            "UPDATE taskhub_messages SET pop_receipt = ?, visible_at = ?"
+            " WHERE hub = ? AND id = ? AND pop_receipt = ? RETURNING id",
+            (receipt, visible_at, self.hub, message.id, message.pop_receipt),
+        )
+        if not rows:
+            raise mismatch(message)
+        return replace(message, pop_receipt=receipt, visible_at=visible_at)
+
+    def next_visible_at(self, queues: Sequence[str]) -> float | None:
+        if not queues:
+            return None
+        rows = self._read(
+            f"SELECT MIN(visible_at) FROM taskhub_messages"
+            f" WHERE hub = ? AND queue IN ({marks(len(queues))})",
+            (self.hub, *queues),
+        )
+        return rows[0][0]
+
+    def count_messages(self, queue: str) -> int:
+        rows = self._read(
+            "SELECT COUNT(*) FROM taskhub_messages WHERE hub = ? AND queue = ?", (self.hub, queue)
+        )
+        return int(rows[0][0])
+
+    # -- history and instances ----------------------------------------------------------------
+    def read_history(self, instance_id: str, execution_id: str) -> list[str]:
+        rows = self._read(
+            "SELECT event FROM taskhub_history WHERE hub = ? AND instance_id = ?"
+            " AND execution_id = ? ORDER BY seq",
+            (self.hub, instance_id, execution_id),
+        )
+        return [row[0] for row in rows]
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        rows = self._read(
+            f"SELECT {INSTANCE_COLS} FROM taskhub_instances WHERE hub = ? AND instance_id = ?",
+            (self.hub, instance_id),
+        )
+        return InstanceRecord(*rows[0]) if rows else None
+
+    def _select_instances(self, query: InstanceQuery, lock: str = "") -> tuple[str, list[object]]:
+        where, params = ["hub = ?"], [self.hub]
+        if query.runtime_status is not None:
+            statuses = sorted(query.runtime_status)
+            where.append(f"runtime_status IN ({marks(len(statuses))})" if statuses else "1 = 0")
+            params += statuses
+        if query.created_from is not None:
+            where.append("created_at >= ?")
+            params.append(query.created_from)
+        if query.created_to is not None:
+            where.append("created_at <= ?")
+            params.append(query.created_to)
+        if query.instance_id_prefix:
+            where.append("substr(instance_id, 1, ?) = ?")
+            params += [len(query.instance_id_prefix), query.instance_id_prefix]
+        if query.continuation is not None:
+            created_at, instance_id = decode_continuation(query.continuation)
+            where.append("(created_at > ? OR (created_at = ? AND instance_id > ?))")
+            params += [created_at, created_at, instance_id]
+        sql = (f"SELECT {INSTANCE_COLS} FROM taskhub_instances WHERE {' AND '.join(where)}"
+               " ORDER BY created_at, instance_id")
+        if query.top is not None:
+            if query.top < 1:
+                raise ValueError(f"InstanceQuery.top must be at least 1, not {query.top}")
+            sql += " LIMIT ?"
+            params.append(query.top + 1)  # one more tells whether another page follows
+        return sql + lock, params
+
+    def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]:
+        sql, params = self._select_instances(query)
+        records = [InstanceRecord(*row) for row in self._read(sql, params)]
+        if query.top is None or len(records) <= query.top:
+            return records, None
+        last = records[query.top - 1]
+        return records[: query.top], encode_continuation(last.created_at, last.instance_id)
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        sql, params = self._select_instances(query, self._for_update)
+        with self._write_session() as s:
+            ids = [row[0] for row in s.execute(sql, params).fetchall()]
+            if query.top is not None:
+                ids = ids[: query.top]
+            for chunk in chunks(ids):
+                for table in ("history", "instances"):
+                    s.execute(
+                        f"DELETE FROM taskhub_{table} WHERE hub = ?"
+                        f" AND instance_id IN ({marks(len(chunk))})",
+                        (self.hub, *chunk),
+                        defer=True,
+                    )
+        return len(ids)
+
+    # -- leases -------------------------------------------------------------------------------
+    def acquire_lease(self, name: str, owner: str, duration: float) -> Lease | None:
+        if not owner:
+            raise ValueError("a lease owner must be a non-empty string")
+        now = self.clock()
+        rows = self._write_one(
+            "INSERT INTO taskhub_leases (hub, name, owner, epoch, expires_at)"
+            " VALUES (?, ?, ?, 1, ?) ON CONFLICT (hub, name) DO UPDATE SET"
+            " epoch = CASE WHEN taskhub_leases.owner = excluded.owner"
+            " AND taskhub_leases.expires_at > ? THEN taskhub_leases.epoch"
+            " ELSE taskhub_leases.epoch + 1 END,"
+            " owner = excluded.owner, expires_at = excluded.expires_at"
+            " WHERE taskhub_leases.owner = excluded.owner OR taskhub_leases.expires_at <= ?"
+            f" RETURNING {LEASE_COLS}",
+            (self.hub, name, owner, now + duration, now, now),
+        )
+        return Lease(*rows[0]) if rows else None
+
+    def renew_lease(self, lease: Lease, duration: float) -> Lease | None:
+        rows = self._write_one(
+            "UPDATE taskhub_leases SET expires_at = ? WHERE hub = ? AND name = ?"
+            f" AND owner = ? AND epoch = ? RETURNING {LEASE_COLS}",
+            (self.clock() + duration, self.hub, lease.name, lease.owner, lease.epoch),
+        )
+        return Lease(*rows[0]) if rows else None
+
+    def release_lease(self, lease: Lease) -> None:
+        self._write_one(
+            "UPDATE taskhub_leases SET owner = '', expires_at = 0 WHERE hub = ? AND name = ?"
+            " AND owner = ? AND epoch = ? RETURNING name",
+            (self.hub, lease.name, lease.owner, lease.epoch),
+        )
+
+    def list_leases(self, prefix: str = "") -> list[Lease]:
+        rows = self._read(
+            f"SELECT {LEASE_COLS} FROM taskhub_leases WHERE hub = ?"
+            " AND substr(name, 1, ?) = ? ORDER BY name",
+            (self.hub, len(prefix), prefix),
+        )
+        return [Lease(*row) for row in rows]
+
+    # -- values and claims --------------------------------------------------------------------
+    def get_value(self, key: str) -> str | None:
+        rows = self._read(
+            "SELECT value FROM taskhub_values WHERE hub = ? AND key = ?", (self.hub, key)
+        )
+        return rows[0][0] if rows else None
+
+    def purge_claims(self, claimed_before: float) -> int:
+        rows = self._write_one(
+            "DELETE FROM taskhub_claims WHERE hub = ? AND claimed_at < ? RETURNING key",
+            (self.hub, claimed_before),
+        )
+        return len(rows)

@@ -1,0 +1,234 @@
+"""The write side both SQL task hub backends share: `SqlTransaction` over a `Session`.
+
+A `Session` is one connection as the shared code sees it; each backend supplies it. Statements
+use `?` placeholders (the PostgreSQL session translates them). A statement sent with
+`defer=True` has no result the caller needs at once, so a backend that pipelines (PostgreSQL)
+may send it together with the next one; its errors then surface at a later call or at commit,
+still inside the transaction. This module must not import a database driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from .store import (
+    RUNTIME_STATUSES,
+    HistoryConflict,
+    InstanceExists,
+    InstanceRecord,
+    Message,
+    PopReceiptMismatch,
+    StoreError,
+)
+
+MESSAGE_COLS = (
+    "queue, id, payload, instance_id, dequeue_count, pop_receipt, inserted_at, visible_at"
+)
+INSTANCE_COLS = (
+    "instance_id, name, execution_id, runtime_status, input, output, custom_status, "
+    "created_at, last_updated, parent_instance_id, completed_at"
+)
+LEASE_COLS = "name, owner, epoch, expires_at"
+CHUNK = 500  # rows or ids per statement; far below both backends' parameter limits
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Session(Protocol):
+    """One connection inside a transaction (or in autocommit, for single statements)."""
+
+    def execute(self, sql: str, params: Sequence[object] = (), *, defer: bool = False) -> Cursor:
+        """Run one statement; backend errors are raised as `StoreError`."""
+        ...
+
+
+def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def mismatch(message: Message) -> PopReceiptMismatch:
+    return PopReceiptMismatch(
+        f"message {message.id} of queue {message.queue!r} was deleted or dequeued again "
+        f"since pop receipt {message.pop_receipt!r} was issued"
+    )
+
+
+def _instance_params(hub: str, r: InstanceRecord) -> tuple[object, ...]:
+    if r.runtime_status not in RUNTIME_STATUSES:
+        raise ValueError(f"unknown runtime status {r.runtime_status!r}")
+    return (hub, r.instance_id, r.name, r.execution_id, r.runtime_status, r.input, r.output,
+            r.custom_status, r.created_at, r.last_updated, r.parent_instance_id, r.completed_at)
+
+
+class SqlTransaction:
+    """`Transaction` over a write `Session`; see the contract in `store.Transaction`."""
+
+    def __init__(
+        self, session: Session, hub: str, clock: Callable[[], float], for_update: str
+    ):
+        self._session, self._hub, self._clock, self._for_update = session, hub, clock, for_update
+        self.open = True
+        self.doom: StoreError | None = None  # the error that makes a commit impossible
+
+    def _run(self, sql: str, params: Sequence[object] = (), *, defer: bool = False) -> Cursor:
+        if not self.open:
+            raise StoreError("the transaction has already ended")
+        if self.doom is not None:
+            raise StoreError("the transaction failed earlier; leave its block") from self.doom
+        try:
+            return self._session.execute(sql, params, defer=defer)
+        except StoreError as e:
+            self.doom = e
+            raise
+
+    def put_message(
+        self, queue: str, payload: str, *, instance_id: str | None = None, delay: float = 0.0
+    ) -> int:
+        now = self._clock()
+        return self._run(
+            "INSERT INTO taskhub_messages (hub, queue, payload, instance_id, dequeue_count,"
+            " pop_receipt, inserted_at, visible_at) VALUES (?, ?, ?, ?, 0, NULL, ?, ?)"
+            " RETURNING id",
+            (self._hub, queue, payload, instance_id, now, now + max(delay, 0.0)),
+        ).fetchall()[0][0]
+
+    def put_messages(
+        self, queue: str, payloads: Sequence[str], *, instance_id: str | None = None,
+        delay: float = 0.0,
+    ) -> list[int]:
+        now = self._clock()
+        ids: list[int] = []
+        for chunk in chunks(payloads):
+            params: list[object] = []
+            for payload in chunk:
+                params += (self._hub, queue, payload, instance_id, now, now + max(delay, 0.0))
+            rows = self._run(
+                "INSERT INTO taskhub_messages (hub, queue, payload, instance_id, dequeue_count,"
+                " pop_receipt, inserted_at, visible_at) VALUES"
+                f" {', '.join(['(?, ?, ?, ?, 0, NULL, ?, ?)'] * len(chunk))} RETURNING id",
+                params,
+            ).fetchall()
+            ids += sorted(row[0] for row in rows)  # one statement numbers its rows in order
+        return ids
+
+    def delete_message(self, message: Message) -> None:
+        cur = self._run(
+            "DELETE FROM taskhub_messages WHERE hub = ? AND id = ? AND pop_receipt = ?",
+            (self._hub, message.id, message.pop_receipt),
+        )
+        if cur.rowcount != 1:
+            raise mismatch(message)
+
+    def append_history(
+        self, instance_id: str, execution_id: str, start: int, events: Sequence[str]
+    ) -> None:
+        inserted = 0
+        for offset in range(0, len(events), CHUNK):
+            chunk = events[offset : offset + CHUNK]
+            params: list[object] = []
+            for i, event in enumerate(chunk):
+                params += (self._hub, instance_id, execution_id, start + offset + i, event)
+            inserted += self._run(
+                "INSERT INTO taskhub_history (hub, instance_id, execution_id, seq, event)"
+                f" VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}"
+                " ON CONFLICT (hub, instance_id, execution_id, seq) DO NOTHING",
+                params,
+            ).rowcount
+        if inserted != len(events):
+            self.doom = HistoryConflict(
+                f"history of instance {instance_id!r} execution {execution_id!r} already has "
+                f"events in positions {start}..{start + len(events) - 1}"
+            )
+            raise self.doom
+
+    def delete_history(self, instance_id: str, execution_id: str | None = None) -> None:
+        if execution_id is None:
+            self._run(
+                "DELETE FROM taskhub_history WHERE hub = ? AND instance_id = ?",
+                (self._hub, instance_id),
+                defer=True,
+            )
+        else:
+            self._run(
+                "DELETE FROM taskhub_history WHERE hub = ? AND instance_id = ?"
+                " AND execution_id = ?",
+                (self._hub, instance_id, execution_id),
+                defer=True,
+            )
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        rows = self._run(
+            f"SELECT {INSTANCE_COLS} FROM taskhub_instances WHERE hub = ? AND instance_id = ?"
+            f"{self._for_update}",
+            (self._hub, instance_id),
+        ).fetchall()
+        return InstanceRecord(*rows[0]) if rows else None
+
+    def put_instance(self, record: InstanceRecord) -> None:
+        self._run(
+            f"INSERT INTO taskhub_instances (hub, {INSTANCE_COLS}) VALUES ({marks(12)})"
+            " ON CONFLICT (hub, instance_id) DO UPDATE SET name = excluded.name,"
+            " execution_id = excluded.execution_id, runtime_status = excluded.runtime_status,"
+            " input = excluded.input, output = excluded.output,"
+            " custom_status = excluded.custom_status, created_at = excluded.created_at,"
+            " last_updated = excluded.last_updated,"
+            " parent_instance_id = excluded.parent_instance_id,"
+            " completed_at = excluded.completed_at",
+            _instance_params(self._hub, record),
+            defer=True,
+        )
+
+    def create_instance(
+        self, record: InstanceRecord, *, replace_statuses: frozenset[str]
+    ) -> None:
+        for _ in range(3):  # a concurrent delete between our two statements sends us round
+            if self._run(
+                f"INSERT INTO taskhub_instances (hub, {INSTANCE_COLS}) VALUES ({marks(12)})"
+                " ON CONFLICT (hub, instance_id) DO NOTHING",
+                _instance_params(self._hub, record),
+            ).rowcount == 1:
+                return
+            existing = self.get_instance(record.instance_id)
+            if existing is None:
+                continue
+            if existing.runtime_status not in replace_statuses:
+                raise InstanceExists(
+                    f"instance {record.instance_id!r} already exists with status "
+                    f"{existing.runtime_status}"
+                )
+            self.delete_history(record.instance_id)
+            self.put_instance(record)
+            return
+        raise StoreError(f"instance {record.instance_id!r} keeps appearing and vanishing")
+
+    def delete_instance(self, instance_id: str) -> bool:
+        self.delete_history(instance_id)
+        return self._run(
+            "DELETE FROM taskhub_instances WHERE hub = ? AND instance_id = ?",
+            (self._hub, instance_id),
+        ).rowcount == 1
+
+    def put_value(self, key: str, value: str) -> None:
+        self._run(
+            "INSERT INTO taskhub_values (hub, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (hub, key) DO UPDATE SET value = excluded.value",
+            (self._hub, key, value),
+            defer=True,
+        )
+
+    def claim_once(self, key: str) -> bool:
+        return self._run(
+            "INSERT INTO taskhub_claims (hub, key, claimed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (hub, key) DO NOTHING",
+            (self._hub, key, self._clock()),
+        ).rowcount == 1

@@ -1,0 +1,298 @@
+"""The task hub's storage contract: queues, history, instances, leases and timer claims.
+
+This module owns the *contract* only: the errors, the records and the two `Protocol`s whose
+docstrings state what every backend guarantees. `sqlite.py` and `postgres.py` implement it (on
+the SQL they share in `sqlstore.py` and `sqltransaction.py`) and both pass
+`tests/taskhub/test_store_contract.py`. Nothing here knows about orchestrations,
+history event shapes or payload encodings: payloads and events are opaque text.
+
+The model is DurableTask.AzureStorage's (queues with visibility timeouts, pop receipts and
+dequeue counts; history, instances and partition leases as tables) laid over one relational
+database, so that what Azure does with several services can be one transaction here.
+
+Every row belongs to one task hub (`store.hub`); several hubs may share one SQLite file or one
+PostgreSQL database. All times are seconds from the store's injectable `clock` (default
+`time.time`); visibility, delays and lease expiry are all measured with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+RUNTIME_STATUSES = frozenset(
+    {"Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended"}
+)
+
+
+class StoreError(Exception):
+    """The task hub's database failed or refused an operation."""
+
+
+class StoreBusy(StoreError):
+    """A transient failure: the database was locked for too long, a deadlock or serialization
+    failure was broken, or the connection was lost. Nothing was committed (except when the
+    connection was lost during COMMIT itself, when the outcome is unknown). Retrying the whole
+    operation or transaction may succeed."""
+
+
+class PopReceiptMismatch(StoreError):
+    """The message is no longer ours: it was deleted, or its visibility expired and it was
+    dequeued again (which gave it a new pop receipt)."""
+
+
+class HistoryConflict(StoreError):
+    """A history row at one of the positions being appended already exists."""
+
+
+class LeaseLost(StoreError):
+    """The lease fencing a transaction changed owner or epoch, or expired, before the commit."""
+
+
+class InstanceExists(StoreError):
+    """An instance with this id exists and its status does not allow replacing it."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A queue message as returned by one dequeue. `pop_receipt` proves this dequeue; it
+    changes on every dequeue and every visibility update."""
+
+    queue: str
+    id: int
+    payload: str
+    instance_id: str | None
+    dequeue_count: int
+    pop_receipt: str
+    inserted_at: float
+    visible_at: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A named lease. `epoch` is a fencing token: it grows whenever the lease changes hands
+    (or is re-acquired after it expired or was released), so an old `Lease` value never
+    matches the row again once someone else could have held it."""
+
+    name: str
+    owner: str
+    epoch: int
+    expires_at: float
+
+
+@dataclass
+class InstanceRecord:
+    """One row per orchestration instance. `runtime_status` is one of `RUNTIME_STATUSES`;
+    `input`, `output` and `custom_status` are opaque (JSON) text."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    runtime_status: str
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    created_at: float
+    last_updated: float
+    parent_instance_id: str | None = None
+    completed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """A filter over instances; every given condition must hold.
+
+    `runtime_status`: status in the set (an empty set matches nothing).
+    `created_from` / `created_to`: inclusive bounds on `created_at`.
+    `instance_id_prefix`: the id starts with it (case-sensitive).
+    `top`: page size (at least 1); `continuation`: the token a previous page returned.
+    """
+
+    runtime_status: frozenset[str] | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    instance_id_prefix: str | None = None
+    top: int | None = None
+    continuation: str | None = None
+
+
+class Transaction(Protocol):
+    """All writes of one unit of work; obtained from `TaskHubStore.transaction()`.
+
+    Everything done through one transaction commits together or not at all. After a
+    `HistoryConflict` or a database error the transaction is doomed: further calls raise
+    `StoreError` and leaving the block rolls back (re-raising the first error if the block
+    swallowed it). `PopReceiptMismatch` and `InstanceExists` write nothing and leave the
+    transaction usable. A database error may surface at a later call or at commit rather than
+    at the call that caused it (PostgreSQL pipelines the writes whose results nobody awaits).
+    A transaction belongs to the thread that opened it.
+    """
+
+    def put_message(
+        self, queue: str, payload: str, *, instance_id: str | None = None, delay: float = 0.0
+    ) -> int:
+        """Enqueue `payload`; it becomes visible `delay` seconds after now. Returns its id.
+        Ids are never reused and grow in the order of insertion (across concurrent
+        PostgreSQL transactions: of insertion, not of commit)."""
+        ...
+
+    def put_messages(
+        self, queue: str, payloads: Sequence[str], *, instance_id: str | None = None,
+        delay: float = 0.0,
+    ) -> list[int]:
+        """`put_message` for many payloads in as few statements as the backend allows (a
+        fan-out). Returns their ids in the order of `payloads`."""
+        ...
+
+    def delete_message(self, message: Message) -> None:
+        """Delete a message we dequeued. `PopReceiptMismatch` if its pop receipt is no longer
+        the current one (it was re-dequeued) or it is gone. An expired visibility alone does
+        not invalidate the receipt (as in Azure Storage queues)."""
+        ...
+
+    def append_history(
+        self, instance_id: str, execution_id: str, start: int, events: Sequence[str]
+    ) -> None:
+        """Write `events` at sequence numbers `start .. start+len(events)-1`. If any of those
+        rows exists, raise `HistoryConflict` (the transaction is doomed): no history event is
+        ever written twice."""
+        ...
+
+    def delete_history(self, instance_id: str, execution_id: str | None = None) -> None:
+        """Delete the history of one execution, or of all executions when `None`."""
+        ...
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        """Read an instance inside the transaction, locking its row until the end of the
+        transaction where the backend can (PostgreSQL: `SELECT .. FOR UPDATE`; SQLite's
+        write transactions lock the whole database anyway)."""
+        ...
+
+    def put_instance(self, record: InstanceRecord) -> None:
+        """Insert the instance or replace every column of the existing row."""
+        ...
+
+    def create_instance(
+        self, record: InstanceRecord, *, replace_statuses: frozenset[str]
+    ) -> None:
+        """Insert a new instance. If one exists with a status in `replace_statuses`, replace
+        it and delete all its history; otherwise raise `InstanceExists` (nothing written)."""
+        ...
+
+    def delete_instance(self, instance_id: str) -> bool:
+        """Delete the instance and all its history. True if the instance existed."""
+        ...
+
+    def put_value(self, key: str, value: str) -> None:
+        """Set a key/value entry of this hub (used for timer-trigger status)."""
+        ...
+
+    def claim_once(self, key: str) -> bool:
+        """True the first time `key` is claimed in this hub (once committed), False ever
+        after, until `TaskHubStore.purge_claims` removes it."""
+        ...
+
+
+class TaskHubStore(Protocol):
+    """One task hub's storage. Thread-safe: any thread may call any method; reads outside a
+    transaction see committed data only. Backend failures raise `StoreError` (transient ones
+    `StoreBusy`); nothing else escapes but `ValueError` for invalid arguments."""
+
+    hub: str
+
+    def create(self) -> None:
+        """Create or upgrade the schema; idempotent and safe when several hosts start at once.
+        Other methods need it to have run once per database."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database; 0 before `create()`."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connections. The store is unusable afterwards."""
+        ...
+
+    def delete_hub(self) -> None:
+        """Delete every row of this hub (other hubs in the same database are untouched)."""
+        ...
+
+    def transaction(self, *, fence: Lease | None = None) -> AbstractContextManager[Transaction]:
+        """Open a write transaction: it commits when the block exits normally and rolls back
+        when it raises. With `fence`, the commit first checks, inside the transaction, that the
+        lease row still has `fence.owner` and `fence.epoch` and has not expired; otherwise
+        it rolls back and raises `LeaseLost` (nothing is written). Do not nest transactions."""
+        ...
+
+    def get_messages(
+        self, queue: str, max_count: int, visibility_timeout: float
+    ) -> list[Message]:
+        """Atomically claim up to `max_count` visible messages (`visible_at <= now`), in the
+        order they became visible: by `visible_at`, then by id (so messages put without a
+        delay come out in insertion order, and a timer takes its place when it falls due).
+        Each becomes invisible until now + `visibility_timeout`, gets a fresh pop receipt and
+        a dequeue count one higher; the batch is returned sorted by id. Concurrent callers
+        (threads, processes, hosts) never receive the same message while its visibility holds."""
+        ...
+
+    def update_visibility(self, message: Message, visibility_timeout: float) -> Message:
+        """Make a message we hold invisible until now + `visibility_timeout` (0 abandons it:
+        visible at once). Returns it with its new pop receipt and `visible_at`; the dequeue
+        count is unchanged. `PopReceiptMismatch` if the receipt is stale or the message gone."""
+        ...
+
+    def next_visible_at(self, queues: Sequence[str]) -> float | None:
+        """The earliest `visible_at` of any message in these queues (in the past if one is
+        visible now), or None if they are empty. Lets a poller sleep until a timer is due."""
+        ...
+
+    def count_messages(self, queue: str) -> int:
+        """Messages in the queue, visible or not."""
+        ...
+
+    def read_history(self, instance_id: str, execution_id: str) -> list[str]:
+        """The events of one execution in sequence order."""
+        ...
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+
+    def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]:
+        """Matching instances ordered by `created_at`, then `instance_id`. With `query.top`,
+        at most that many and a continuation token when more may follow (else None). The token
+        is opaque: pass it back in an otherwise identical query to get the next page."""
+        ...
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        """Delete the instances `query_instances(query)` would return (honouring `top` and
+        `continuation`) and all their history. Returns how many instances were deleted."""
+        ...
+
+    def acquire_lease(self, name: str, owner: str, duration: float) -> Lease | None:
+        """Take the lease for `duration` seconds if it is free, expired, released or already
+        `owner`'s. The epoch grows by one whenever the owner changes or the lease is taken
+        after expiry or release; renewing an unexpired lease of ours keeps it. None if another
+        owner holds it unexpired."""
+        ...
+
+    def renew_lease(self, lease: Lease, duration: float) -> Lease | None:
+        """Extend a lease to now + `duration` if its owner and epoch are unchanged (even if it
+        had expired, since nobody took it meanwhile). None if it was lost."""
+        ...
+
+    def release_lease(self, lease: Lease) -> None:
+        """Release the lease if still ours (owner and epoch unchanged); else do nothing.
+        The row stays, with owner "" and an expiry in the past, so the epoch keeps growing."""
+        ...
+
+    def list_leases(self, prefix: str = "") -> list[Lease]:
+        """This hub's leases whose names start with `prefix`, by name, released ones
+        included (owner "")."""
+        ...
+
+    def get_value(self, key: str) -> str | None: ...
+
+    def purge_claims(self, claimed_before: float) -> int:
+        """Forget `claim_once` keys claimed before that time; returns how many."""
+        ...

@@ -1,0 +1,513 @@
+"""The task hub worker: claims work from the store and runs it through the triggers.
+
+Control queues are split in partitions by instance id, one lease per partition; only the lease
+holder runs a partition's episodes, so an instance's episodes never run on two hosts at once,
+and every episode commits fenced by that lease. Activities come from one work-item queue that
+any host may take from. Each episode's effects and each activity's result are committed in one
+transaction together with the deletion of the messages they consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from azure.functions import meta
+
+from host.index import FunctionIndex, FunctionInfo
+from host.invoke import InvocationError, Invoker
+from host.taskhub.episode import (
+    MAX_DEQUEUE,
+    TERMINAL,
+    Effects,
+    EpisodeRunner,
+    InstanceState,
+    state_from_history,
+)
+from host.taskhub.history import (
+    WORKITEMS,
+    ControlMessage,
+    EventType,
+    WorkItem,
+    control_queue,
+    event,
+    partition_of,
+)
+from host.taskhub.replay import Outcome
+from host.taskhub.settings import TaskHubSettings
+from host.taskhub.store import (
+    HistoryConflict,
+    Lease,
+    LeaseLost,
+    Message,
+    PopReceiptMismatch,
+    StoreError,
+)
+
+log = logging.getLogger("func_py.taskhub")
+BATCH = 64
+CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
+_ACTIVITY = meta.get_binding_registry().get("activityTrigger")
+
+
+def durable_name(fn: FunctionInfo, key: str) -> str:
+    """The registered name: the trigger's `orchestration`/`activity` property, else the
+    function name (matched case-insensitively, as the extension does)."""
+    return str(fn.trigger.get(key) or fn.name)
+
+
+class TaskHubWorker:
+    def __init__(self, store: Any, settings: TaskHubSettings, invoker: Invoker,
+                 clock: Callable[[], float] = time.time, poll_seconds: float = 1.0) -> None:
+        self.store = store
+        self.settings = settings
+        self.invoker = invoker
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = settings.lease_seconds
+        self.visibility = max(5.0, settings.lease_seconds)
+        self.partitions = settings.partition_count
+        self.leases: dict[int, Lease] = {}
+        self.cache: OrderedDict[str, InstanceState] = OrderedDict()
+        self._orchestrators: dict[str, FunctionInfo] = {}
+        self._activities: dict[str, FunctionInfo] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._activity_wake = asyncio.Event()
+        self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
+        self._act_slots = asyncio.Semaphore(settings.max_activities)
+        self._inflight: dict[int, Message] = {}
+        self._results: asyncio.Queue[tuple[int, WorkItem, dict[str, Any]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._partition_tasks: dict[int, asyncio.Task[Any]] = {}
+        self._activity_tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+        # SQLite answers in microseconds on this thread; a network database goes to a thread.
+        self._inline_db = type(store).__name__ == "SqliteStore"
+        self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
+                                    self._invoke_orchestrator, clock)
+
+    # -- functions -------------------------------------------------------------------------
+
+    def apply(self, index: FunctionIndex) -> None:
+        orchestrators = {durable_name(f, "orchestration").lower(): f
+                         for f in index.of_type("orchestrationTrigger")}
+        activities = {durable_name(f, "activity").lower(): f
+                      for f in index.of_type("activityTrigger")}
+        # A changed orchestrator replays from history with its new code at its next episode.
+        changed = {k for k, f in orchestrators.items()
+                   if k in self._orchestrators and self._orchestrators[k].fingerprint
+                   != f.fingerprint}
+        for iid, st in list(self.cache.items()):
+            if st.record.name.lower() in changed:
+                del self.cache[iid]
+        self._orchestrators, self._activities = orchestrators, activities
+
+    def _orchestrator(self, name: str) -> FunctionInfo | None:
+        return self._orchestrators.get(name.lower())
+
+    def _activity(self, name: str) -> FunctionInfo | None:
+        return self._activities.get(name.lower())
+
+    def _activity_names(self) -> list[str]:
+        return sorted(durable_name(f, "activity") for f in self._activities.values())
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._inline_db:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def start(self) -> None:
+        self._running = True
+        self._tasks = [asyncio.ensure_future(self._lease_loop()),
+                       asyncio.ensure_future(self._activity_loop()),
+                       asyncio.ensure_future(self._result_loop())]
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop taking work, let activities in flight finish (up to `grace`), release claims."""
+        self._running = False
+        for ev in self._wake.values():
+            ev.set()
+        self._activity_wake.set()
+        for t in list(self._partition_tasks.values()):
+            t.cancel()
+        if self._activity_tasks:
+            await asyncio.wait(list(self._activity_tasks), timeout=grace)
+        await self._drain_results()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, *self._partition_tasks.values(),
+                             return_exceptions=True)
+        for p, lease in list(self.leases.items()):
+            try:
+                await self._db(self.store.release_lease, lease)
+            except StoreError:
+                pass
+            self.leases.pop(p, None)
+        for msg in list(self._inflight.values()):  # let another host take them at once
+            try:
+                await self._db(self.store.update_visibility, msg, 0.0)
+            except StoreError:
+                pass
+
+    def wake_partition_of(self, instance_id: str) -> None:
+        ev = self._wake.get(partition_of(instance_id, self.partitions))
+        if ev is not None:
+            ev.set()
+
+    def wake_activities(self) -> None:
+        self._activity_wake.set()
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def _fair_share(self, leases: list[Lease], now: float) -> int:
+        owners = {lease.owner for lease in leases if lease.expires_at > now} | {self.owner}
+        return -(-self.partitions // len(owners))
+
+    async def _lease_loop(self) -> None:
+        while self._running:
+            try:
+                await self._balance_leases()
+            except StoreError as exc:
+                log.warning("Task hub lease upkeep failed (will retry): %s", exc)
+            await asyncio.sleep(self.lease_seconds / 3)
+
+    async def _balance_leases(self) -> None:
+        for p, lease in list(self.leases.items()):
+            renewed = await self._db(self.store.renew_lease, lease, self.lease_seconds)
+            if renewed is None:
+                self._lose(p)
+            else:
+                self.leases[p] = renewed
+        now = self.clock()
+        existing = await self._db(self.store.list_leases, "control-")
+        target = self._fair_share(existing, now)
+        if len(self.leases) > target:
+            for p in sorted(self.leases)[target:]:
+                await self._release(p)
+            return
+        for p in range(self.partitions):
+            if len(self.leases) >= target or not self._running:
+                break
+            if p in self.leases:
+                continue
+            lease = await self._db(self.store.acquire_lease, control_queue(p), self.owner,
+                                   self.lease_seconds)
+            if lease is not None:
+                self.leases[p] = lease
+                self._wake[p] = asyncio.Event()
+                self._partition_tasks[p] = asyncio.ensure_future(self._partition_loop(p))
+
+    def _lose(self, p: int) -> None:
+        log.warning("Lost the lease on task hub partition %d; another host took it over.", p)
+        self.leases.pop(p, None)
+        task = self._partition_tasks.pop(p, None)
+        if task is not None:
+            task.cancel()
+        for iid in [i for i in self.cache if partition_of(i, self.partitions) == p]:
+            del self.cache[iid]
+
+    async def _release(self, p: int) -> None:
+        task = self._partition_tasks.pop(p, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        lease = self.leases.pop(p, None)
+        if lease is not None:
+            await self._db(self.store.release_lease, lease)
+        for iid in [i for i in self.cache if partition_of(i, self.partitions) == p]:
+            del self.cache[iid]
+
+    # -- orchestrations --------------------------------------------------------------------
+
+    async def _wait(self, ev: asyncio.Event, queues: list[str]) -> None:
+        due = await self._db(self.store.next_visible_at, queues)
+        timeout = self.poll_seconds
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - self.clock()))
+        if timeout > 0:
+            try:
+                await asyncio.wait_for(ev.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _partition_loop(self, p: int) -> None:
+        queue = control_queue(p)
+        ev = self._wake[p]
+        while self._running and p in self.leases:
+            ev.clear()
+            try:
+                msgs = await self._db(self.store.get_messages, queue, BATCH, self.visibility)
+            except StoreError as exc:
+                log.warning("Reading %s failed (will retry): %s", queue, exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not msgs:
+                await self._wait(ev, [queue])
+                continue
+            groups: OrderedDict[str, list[Message]] = OrderedDict()
+            for m in msgs:
+                groups.setdefault(m.instance_id or "", []).append(m)
+            await asyncio.gather(*(self._process(p, iid, ms) for iid, ms in groups.items()))
+
+    async def _process(self, p: int, instance_id: str, msgs: list[Message]) -> None:
+        async with self._orch_slots:
+            try:
+                await self._episode(p, instance_id, msgs)
+            except (LeaseLost, HistoryConflict, PopReceiptMismatch) as exc:
+                # Someone else owns this work now; our in-memory view is stale.
+                log.info("Episode for '%s' not committed (%s); dropping its cached state.",
+                         instance_id, type(exc).__name__)
+                self.cache.pop(instance_id, None)
+            except Exception:
+                log.exception("Task hub episode for instance '%s' failed; it will be retried.",
+                              instance_id)
+                self.cache.pop(instance_id, None)
+
+    async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> None:
+        lease = self.leases.get(p)
+        if lease is None:
+            return
+        record = await self._db(self.store.get_instance, instance_id)
+        poison = [m for m in msgs if m.dequeue_count > MAX_DEQUEUE]
+        if poison and record is not None and record.runtime_status not in TERMINAL:
+            msgs = await self._poisoned(record, poison, msgs)
+        state = self.cache.get(instance_id)
+        if record is not None and (state is None or state.record.execution_id
+                                   != record.execution_id):
+            state = None
+            if record.runtime_status not in TERMINAL:
+                raw = await self._db(self.store.read_history, instance_id, record.execution_id)
+                if raw:
+                    state = state_from_history(record, [json.loads(t) for t in raw])
+        if any(ControlMessage.decode(m.payload).event["EventType"] == EventType.ExecutionRewound
+               for m in msgs) and record is not None:
+            record, msgs, state = await self._rewind(record, msgs)
+        fx = await self.runner.run(state, record, msgs)
+        await self._db(self._commit_episode, lease, instance_id, fx)
+        if fx.state is None:
+            self.cache.pop(instance_id, None)
+        else:
+            self.cache[instance_id] = fx.state
+            self.cache.move_to_end(instance_id)
+            while len(self.cache) > CACHE_SIZE:
+                self.cache.popitem(last=False)
+        for m in fx.deferred:
+            try:
+                await self._db(self.store.update_visibility, m, 1.0)
+            except PopReceiptMismatch:
+                pass
+        self._wake_for(fx)
+
+    def _wake_for(self, fx: Effects) -> None:
+        for out in fx.messages:
+            if out.queue == WORKITEMS:
+                self._activity_wake.set()
+            elif out.delay <= 0:
+                self.wake_partition_of(out.instance_id)
+
+    def _commit_episode(self, lease: Lease, instance_id: str, fx: Effects) -> None:
+        with self.store.transaction(fence=lease) as tx:
+            if fx.reset_history:
+                tx.delete_history(instance_id)
+            if fx.append and fx.record is not None:
+                tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
+                                  [json.dumps(e, separators=(",", ":")) for e in fx.append])
+            for child in fx.children:
+                existing = tx.get_instance(child.instance_id)
+                if existing is not None and existing.runtime_status not in TERMINAL:
+                    raise StoreError(f"sub-orchestration id '{child.instance_id}' is running")
+                tx.create_instance(child, replace_statuses=TERMINAL)
+            for out in fx.messages:
+                queue = out.queue if out.queue == WORKITEMS else control_queue(
+                    partition_of(out.instance_id, self.partitions))
+                tx.put_message(queue, out.payload, instance_id=out.instance_id, delay=out.delay)
+            if fx.record is not None:
+                tx.put_instance(fx.record)
+            for m in fx.consumed:
+                tx.delete_message(m)
+
+    async def _poisoned(self, record: Any, poison: list[Message],
+                        msgs: list[Message]) -> list[Message]:
+        """Fail the instance whose messages keep killing their worker, and drop them."""
+        reason = (f"Orchestration '{record.name}' was failed by the host: a message for it was "
+                  f"dequeued {poison[0].dequeue_count} times without completing (its processing "
+                  "kept crashing the worker).")
+        log.error(reason)
+        record.runtime_status, record.output = "Failed", json.dumps(reason)
+        record.last_updated = record.completed_at = self.clock()
+        with self.store.transaction() as tx:
+            tx.put_instance(record)
+            for m in msgs:
+                tx.delete_message(m)
+        self.cache.pop(record.instance_id, None)
+        return []
+
+    async def _rewind(self, record: Any, msgs: list[Message]) -> tuple[Any, list[Message], Any]:
+        """Reopen a failed instance: forget its failures and run the failed work again."""
+        from host.taskhub.rewind import rewind_effects
+
+        raw = await self._db(self.store.read_history, record.instance_id, record.execution_id)
+        history = [json.loads(t) for t in raw]
+        rewound = [m for m in msgs if ControlMessage.decode(m.payload).event["EventType"]
+                   == EventType.ExecutionRewound]
+        rest = [m for m in msgs if m not in rewound]
+        if record.runtime_status != "Failed":
+            await self._db(self._delete, rewound)
+            return record, rest, state_from_history(record, history) if history else None
+        new_record, new_history, outgoing = rewind_effects(record, history, self.clock(),
+                                                           self._activity)
+        with self.store.transaction(fence=self.leases.get(
+                partition_of(record.instance_id, self.partitions))) as tx:
+            tx.delete_history(record.instance_id, record.execution_id)
+            tx.append_history(record.instance_id, record.execution_id, 0,
+                              [json.dumps(e) for e in new_history])
+            tx.put_instance(new_record)
+            for queue, payload in outgoing:
+                tx.put_message(queue if queue == WORKITEMS else control_queue(
+                    partition_of(record.instance_id, self.partitions)), payload,
+                    instance_id=record.instance_id)
+            for m in rewound:
+                tx.delete_message(m)
+        self._activity_wake.set()
+        self.cache.pop(record.instance_id, None)
+        log.info("Rewound instance '%s'.", record.instance_id)
+        return new_record, rest, state_from_history(new_record, new_history)
+
+    def _delete(self, msgs: list[Message]) -> None:
+        with self.store.transaction() as tx:
+            for m in msgs:
+                tx.delete_message(m)
+
+    async def _invoke_orchestrator(self, fn: FunctionInfo,
+                                   run: Callable[[], Outcome]) -> Outcome:
+        result = await self.invoker.invoke(fn, None, reason="(null)", target=run)
+        outcome: Outcome = result.value
+        return outcome
+
+    # -- activities ------------------------------------------------------------------------
+
+    async def _activity_loop(self) -> None:
+        renew_every = self.visibility / 3
+        next_renew = time.monotonic() + renew_every
+        while self._running:
+            if time.monotonic() >= next_renew:
+                await self._renew_inflight()
+                next_renew = time.monotonic() + renew_every
+            free = self.settings.max_activities - len(self._activity_tasks)
+            if free <= 0:
+                await asyncio.wait(list(self._activity_tasks), timeout=renew_every,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                continue
+            self._activity_wake.clear()
+            try:
+                msgs = await self._db(self.store.get_messages, WORKITEMS, min(free, BATCH),
+                                      self.visibility)
+            except StoreError as exc:
+                log.warning("Reading work items failed (will retry): %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not msgs:
+                await self._wait(self._activity_wake, [WORKITEMS])
+                continue
+            for m in msgs:
+                self._inflight[m.id] = m
+                task = asyncio.ensure_future(self._run_activity(m))
+                self._activity_tasks.add(task)
+                task.add_done_callback(self._activity_tasks.discard)
+
+    async def _renew_inflight(self) -> None:
+        for mid, m in list(self._inflight.items()):
+            try:
+                self._inflight[mid] = await self._db(self.store.update_visibility, m,
+                                                     self.visibility)
+            except PopReceiptMismatch:
+                self._inflight.pop(mid, None)
+            except StoreError:
+                pass
+
+    async def _run_activity(self, msg: Message) -> None:
+        item = WorkItem.decode(msg.payload)
+        fn = self._activity(item.name)
+        now = self.clock
+        if msg.dequeue_count > MAX_DEQUEUE:
+            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
+                           Reason=f"Activity function '{item.name}' was abandoned after "
+                           f"{msg.dequeue_count - 1} attempts: its worker kept dying before "
+                           "it finished.", Details=None)
+        elif fn is None:
+            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
+                           Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
+                           "is not an activity function.", Details=None)
+        else:
+            result = await self._call_activity(fn, item)
+        await self._results.put((msg.id, item, result))
+
+    async def _call_activity(self, fn: FunctionInfo, item: WorkItem) -> dict[str, Any]:
+        try:
+            value = _ACTIVITY.decode(meta.Datum(item.input if item.input is not None
+                                                else "null", "string"), trigger_metadata={})
+            outcome = await self.invoker.invoke(fn, value, reason="(null)")
+            encoded = _ACTIVITY.encode(outcome.value, expected_type=None).value
+            return event(EventType.TaskCompleted, self.clock(), TaskScheduledId=item.task_id,
+                         Result=encoded)
+        except InvocationError as exc:
+            cause = exc.cause
+        except Exception as exc:  # input or output conversion
+            cause = exc
+        details = json.dumps({"type": type(cause).__name__, "message": str(cause),
+                              "stackTrace": "".join(traceback.format_exception(cause))})
+        return event(EventType.TaskFailed, self.clock(), TaskScheduledId=item.task_id,
+                     Reason=f"Activity function '{item.name}' failed: {type(cause).__name__}: "
+                     f"{cause}", Details=details)
+
+    async def _result_loop(self) -> None:
+        while True:
+            first = await self._results.get()
+            batch = [first]
+            while not self._results.empty():
+                batch.append(self._results.get_nowait())
+            await self._commit_results(batch)
+
+    async def _drain_results(self) -> None:
+        batch = []
+        while not self._results.empty():
+            batch.append(self._results.get_nowait())
+        if batch:
+            await self._commit_results(batch)
+
+    async def _commit_results(self, batch: list[tuple[int, WorkItem, dict[str, Any]]]) -> None:
+        ready = [(self._inflight.pop(mid, None), item, e) for mid, item, e in batch]
+        todo = [(m, item, e) for m, item, e in ready if m is not None]
+        try:
+            await self._db(self._commit_activity_results, todo)
+        except StoreError:
+            # One stale message must not sink the others: commit them one by one.
+            for one in todo:
+                try:
+                    await self._db(self._commit_activity_results, [one])
+                except StoreError as exc:
+                    log.info("Activity result for '%s' task %d not committed: %s",
+                             one[1].instance_id, one[1].task_id, exc)
+        for _, item, _ in todo:
+            self.wake_partition_of(item.instance_id)
+
+    def _commit_activity_results(self, todo: list[tuple[Message, WorkItem, dict[str, Any]]]
+                                 ) -> None:
+        with self.store.transaction() as tx:
+            for msg, item, e in todo:
+                queue = control_queue(partition_of(item.instance_id, self.partitions))
+                tx.put_message(queue, ControlMessage(item.instance_id, item.execution_id,
+                                                     e).encode(), instance_id=item.instance_id)
+                tx.delete_message(msg)

@@ -1,0 +1,115 @@
+"""Orchestration triggers: Durable Functions orchestrators, run by the task hub worker.
+
+The kind validates and describes orchestrator functions; its service opens the task hub and
+runs the worker while the app has orchestrators or activities. The worker drives the SDK's
+replay and calls the orchestrator through the invoker (see host/taskhub/replay.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from host.taskhub.client import TaskHubClient
+from host.taskhub.worker import TaskHubWorker, durable_name
+
+if TYPE_CHECKING:
+    from host.config import HostConfig
+    from host.index import FunctionIndex, FunctionInfo
+    from host.runtime import Runtime
+
+log = logging.getLogger("func_py.taskhub")
+
+
+class OrchestrationTriggerKind:
+    binding_type = "orchestrationTrigger"
+
+    def validate(self, fn: FunctionInfo, config: HostConfig) -> None:
+        name = durable_name(fn, "orchestration")
+        if name.startswith("@"):
+            raise ValueError(f"orchestrator name '{name}' must not start with '@'")
+        if not hasattr(fn.func, "orchestrator_function"):
+            raise ValueError("an orchestrationTrigger function must be declared with "
+                             "azure.durable_functions' @app.orchestration_trigger")
+
+    def validate_all(self, fns: list[FunctionInfo], config: HostConfig) -> dict[str, str]:
+        return _duplicates(fns, "orchestration")
+
+    def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
+        return "orchestrationTrigger"
+
+    def manual_value(self, fn: FunctionInfo, value: Any, runtime: Runtime) -> Any:
+        raise ValueError(f"'{fn.name}' is an orchestrator: start it through the durable client "
+                         f"or POST /runtime/webhooks/durabletask/orchestrators/{fn.name}")
+
+    def create_service(self, runtime: Runtime) -> DurableService:
+        runtime.durable = DurableService(runtime)
+        return runtime.durable
+
+
+def _duplicates(fns: list[FunctionInfo], key: str) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    errors = {}
+    for fn in sorted(fns, key=lambda f: f.name.lower()):
+        name = durable_name(fn, key).lower()
+        if name in seen:
+            errors[fn.name] = (f"its {key} name '{durable_name(fn, key)}' is already used by "
+                               f"function '{seen[name]}'")
+        else:
+            seen[name] = fn.name
+    return errors
+
+
+KIND = OrchestrationTriggerKind()
+
+
+class DurableService:
+    """The task hub for this host: its store, its worker and the client the API uses."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.worker: TaskHubWorker | None = None
+        self._client: TaskHubClient | None = None
+        self.index: FunctionIndex | None = None
+
+    @property
+    def partitions(self) -> int:
+        return self.runtime.taskhub_settings().partition_count
+
+    def orchestrator_names(self) -> list[str]:
+        index = self.index or self.runtime.index
+        return [durable_name(f, "orchestration") for f in index.of_type(KIND.binding_type)]
+
+    def client(self) -> TaskHubClient:
+        if self._client is None:
+            self._client = TaskHubClient(self.runtime.store(), self.partitions,
+                                         self.orchestrator_names, self._notify)
+        return self._client
+
+    def _notify(self, instance_id: str) -> None:
+        if self.worker is not None:
+            self.worker.wake_partition_of(instance_id)
+
+    def inline_db(self) -> bool:
+        return self.runtime.taskhub_settings().provider == "sqlite"
+
+    async def apply(self, index: FunctionIndex) -> None:
+        self.index = index
+        durable = index.of_type(KIND.binding_type) or index.of_type("activityTrigger")
+        if self.worker is None and durable:
+            settings = self.runtime.taskhub_settings()
+            self.worker = TaskHubWorker(self.runtime.store(), settings, self.runtime.invoker)
+            self.worker.apply(index)
+            await self.worker.start()
+            where = (f"PostgreSQL (setting '{settings.connection_setting}')"
+                     if settings.provider == "postgres" else str(settings.sqlite_path))
+            log.info("Task hub '%s' on %s: %d partition(s).", settings.hub, where,
+                     settings.partition_count)
+        elif self.worker is not None:
+            self.worker.apply(index)
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+            self.worker = None
+
