@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host import __version__
 from host.auth import ADMIN, key_from
+from host.errors import FuncPyError
 from host.logs import log
 from host.runtime import Runtime
 from triggers import trigger_kinds
@@ -206,6 +208,10 @@ class HostApp:
                     await self.runtime.start()
                     for hook in self.on_startup:
                         await hook()
+                except FuncPyError as exc:
+                    log.error("%s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 except Exception as exc:
                     log.exception("Host start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -266,13 +272,44 @@ class ErrorGuard:
                 await Response("internal error in func-py", status_code=500)(scope, receive, send)
 
 
+class AspNetCors(CORSMiddleware):
+    """Core Tools' `--cors` policy (`WithOrigins(...).AllowAnyHeader().AllowAnyMethod()`) with
+    ASP.NET Core's answers, where Starlette's differ: a preflight is always 204 with no body (not
+    200 "OK" or 400 "Disallowed CORS origin"), echoes the requested method and headers, and an
+    origin that is not allowed gets no CORS headers at all, on preflights and other requests."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin=origin):
+            return Response(status_code=204)
+        headers = {
+            "Access-Control-Allow-Origin": "*" if self.allow_all_origins else origin,
+            "Access-Control-Allow-Methods": request_headers["access-control-request-method"],
+        }
+        requested = request_headers.get("access-control-request-headers")
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested
+        if self.allow_credentials:
+            headers["Access-Control-Allow-Credentials"] = "true"
+        if not self.allow_all_origins:
+            headers["Vary"] = "Origin"
+        return Response(status_code=204, headers=headers)
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if origin is not None and not self.is_allowed_origin(origin=origin):
+            await send(message)
+            return
+        await super().send(message, send, request_headers)
+
+
 def build_asgi(runtime: Runtime, host_app: HostApp) -> ASGIApp:
     app: ASGIApp = ErrorGuard(host_app)
     headers = runtime.config.host_json.custom_headers
     if headers:
         app = CustomHeaders(app, headers)
     if runtime.config.cors:
-        app = CORSMiddleware(
+        app = AspNetCors(
             app,
             allow_origins=list(runtime.config.cors),
             allow_methods=["*"],

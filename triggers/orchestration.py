@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from host.taskhub.client import TaskHubClient
+from host.taskhub.hostlock import HostLock
 from host.taskhub.worker import TaskHubWorker, durable_name
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class DurableService:
         self.worker: TaskHubWorker | None = None
         self._client: TaskHubClient | None = None
         self.index: FunctionIndex | None = None
+        self._lock: HostLock | None = None
 
     @property
     def partitions(self) -> int:
@@ -98,7 +100,19 @@ class DurableService:
         durable = index.of_type(KIND.binding_type) or index.of_type("activityTrigger")
         if self.worker is None and durable:
             settings = self.runtime.taskhub_settings()
-            self.worker = TaskHubWorker(self.runtime.store(), settings, self.runtime.invoker)
+            store = self.runtime.store()
+            owner = None
+            if settings.provider == "sqlite":
+                # The host lock proves no other host is alive, so this host may take over the
+                # partition leases of a crashed predecessor at once: one fixed owner name.
+                owner = "sqlite-host"
+                self._lock = HostLock(settings.sqlite_path)
+                self._lock.acquire()
+                released = store.release_claimed()
+                if released:
+                    log.info("Released %d message(s) claimed by a previous run that stopped "
+                             "before finishing them.", released)
+            self.worker = TaskHubWorker(store, settings, self.runtime.invoker, owner=owner)
             self.worker.apply(index)
             await self.worker.start()
             where = (f"PostgreSQL (setting '{settings.connection_setting}')"
@@ -112,4 +126,7 @@ class DurableService:
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 

@@ -258,6 +258,16 @@ class SqlStore:
             raise mismatch(message)
         return replace(message, pop_receipt=receipt, visible_at=visible_at)
 
+    def release_claimed(self) -> int:
+        """Make every dequeued-but-not-deleted message of this hub visible now (delayed
+        messages that were never dequeued keep their time). Only safe when no other consumer
+        of the hub is alive — a single host restarting after a crash."""
+        now = self.clock()
+        rows = self._write_one(
+            "UPDATE taskhub_messages SET visible_at = ? WHERE hub = ? AND dequeue_count > 0"
+            " AND visible_at > ? RETURNING id", (now, self.hub, now))
+        return len(rows)
+
     def next_visible_at(self, queues: Sequence[str]) -> float | None:
         if not queues:
             return None

@@ -243,6 +243,12 @@ class TaskHubStore(Protocol):
         count is unchanged. `PopReceiptMismatch` if the receipt is stale or the message gone."""
         ...
 
+    def release_claimed(self) -> int:
+        """Make every dequeued, undeleted message of the hub visible at once (never-dequeued
+        delayed messages keep their time). Only for a single host recovering from a crash,
+        when no other consumer can be alive. Returns how many were released."""
+        ...
+
     def next_visible_at(self, queues: Sequence[str]) -> float | None:
         """The earliest `visible_at` of any message in these queues (in the past if one is
         visible now), or None if they are empty. Lets a poller sleep until a timer is due."""

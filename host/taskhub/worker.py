@@ -23,6 +23,7 @@ from typing import Any
 
 from azure.functions import meta
 
+from host.faults import fault_point
 from host.index import FunctionIndex, FunctionInfo
 from host.invoke import InvocationError, Invoker
 from host.taskhub.episode import (
@@ -67,13 +68,14 @@ def durable_name(fn: FunctionInfo, key: str) -> str:
 
 class TaskHubWorker:
     def __init__(self, store: Any, settings: TaskHubSettings, invoker: Invoker,
-                 clock: Callable[[], float] = time.time, poll_seconds: float = 1.0) -> None:
+                 clock: Callable[[], float] = time.time, poll_seconds: float = 1.0,
+                 owner: str | None = None) -> None:
         self.store = store
         self.settings = settings
         self.invoker = invoker
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = settings.lease_seconds
         self.visibility = max(5.0, settings.lease_seconds)
         self.partitions = settings.partition_count
@@ -296,6 +298,7 @@ class TaskHubWorker:
             record, msgs, state = await self._rewind(record, msgs)
         fx = await self.runner.run(state, record, msgs)
         await self._db(self._commit_episode, lease, instance_id, fx)
+        fault_point("episode-committed")
         if fx.state is None:
             self.cache.pop(instance_id, None)
         else:
@@ -451,7 +454,9 @@ class TaskHubWorker:
                            Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
                            "is not an activity function.", Details=None)
         else:
+            fault_point("activity-started")
             result = await self._call_activity(fn, item)
+            fault_point("activity-finished")
         await self._results.put((msg.id, item, result))
 
     async def _call_activity(self, fn: FunctionInfo, item: WorkItem) -> dict[str, Any]:
@@ -500,6 +505,7 @@ class TaskHubWorker:
                 except StoreError as exc:
                     log.info("Activity result for '%s' task %d not committed: %s",
                              one[1].instance_id, one[1].task_id, exc)
+        fault_point("activity-committed")
         for _, item, _ in todo:
             self.wake_partition_of(item.instance_id)
 

@@ -1,0 +1,28 @@
+"""A chain whose activities record each run in runs.log, for the crash tests."""
+
+import os
+import time
+
+import azure.durable_functions as df
+import azure.functions as func
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.orchestration_trigger(context_name="context")
+def chain(context: df.DurableOrchestrationContext):
+    spec = context.get_input() or {}
+    results = []
+    for i in range(int(spec.get("steps", 6))):
+        results.append((yield context.call_activity("step", {"i": i, "ms": spec.get("ms", 0)})))
+    return results
+
+
+@app.activity_trigger(input_name="job")
+def step(job: dict) -> int:
+    time.sleep(job["ms"] / 1000)
+    with open("runs.log", "a") as f:
+        f.write(f"{job['i']}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return job["i"] * job["i"]
