@@ -1,15 +1,21 @@
-"""func-py's demo app: a small shop, written with the official azure.functions package.
+"""func-py's demo app: a small shop, written with the official azure.functions and
+azure.durable_functions packages — `func-py start` in the repository root serves it, and it
+would run unchanged under Core Tools.
 
-`func-py start` in the repository root serves it (it would run unchanged under Core Tools).
-The catalogue lives in a blueprint (`catalog.py`); this module holds the app and a greeting.
+- catalog.py: HTTP functions (a blueprint): products, a quote for a basket.
+- orders.py: the durable patterns (a durable blueprint): an order workflow that chains four
+  activities behind the async HTTP API, and a stock-price monitor that loops on durable timers.
 """
 
+import azure.durable_functions as df
 import azure.functions as func
 
 from .catalog import bp as catalog
+from .orders import bp as orders
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(catalog)
+app.register_functions(orders)
 
 
 @app.route(route="hello/{name?}", methods=["GET"])

@@ -84,6 +84,11 @@ def _app_frames(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
+# func-py's own packages: never re-imported, even when the app folder contains them (as this
+# repository's demo app does) and they are imported lazily after the app.
+_HOST_PACKAGES = frozenset({"host", "triggers"})
+
+
 class AppImporter:
     """Imports the app fresh each time: app modules are dropped from `sys.modules` first and put
     back if the new import fails. Modules that were loaded before the app (the host's own, even
@@ -100,7 +105,8 @@ class AppImporter:
     def _app_module_names(self) -> list[str]:
         return [
             name for name, mod in list(sys.modules.items())
-            if name not in self._baseline and mod is not None and _is_app_module(mod, self.app_dir)
+            if name not in self._baseline and name.partition(".")[0] not in _HOST_PACKAGES
+            and mod is not None and _is_app_module(mod, self.app_dir)
         ]
 
     def import_app(self, environ: Mapping[str, str]) -> ModuleType:

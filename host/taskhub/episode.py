@@ -35,6 +35,12 @@ TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 MAX_DEQUEUE = 5
 
 
+def durable_name(fn: FunctionInfo, key: str) -> str:
+    """The registered name: the trigger's `orchestration`/`activity` property, else the
+    function name (matched case-insensitively, as the extension does)."""
+    return str(fn.trigger.get(key) or fn.name)
+
+
 @dataclass
 class InstanceState:
     """What the worker keeps in memory for an instance between episodes."""
@@ -274,7 +280,7 @@ class EpisodeRunner:
                 fx.messages.append(Outgoing("control", ControlMessage(me, ex, failed).encode(),
                                             me))
             else:
-                item = WorkItem(me, ex, task.task_id, fn.name, task.input)
+                item = WorkItem(me, ex, task.task_id, durable_name(fn, "activity"), task.input)
                 fx.messages.append(Outgoing(WORKITEMS, item.encode(), me))
             return event(EventType.TaskScheduled, now, task.task_id, Name=task.name,
                          Version=None, Input=task.input)
@@ -292,13 +298,15 @@ class EpisodeRunner:
             fx.messages.append(Outgoing("control", ControlMessage(me, ex, failed).encode(), me))
             return created
         child_ex = uuid.uuid4().hex
+        child_name = durable_name(fn, "orchestration")
         fx.children.append(InstanceRecord(
-            instance_id=child_id, name=fn.name, execution_id=child_ex, runtime_status="Pending",
+            instance_id=child_id, name=child_name, execution_id=child_ex,
+            runtime_status="Pending",
             input=task.input, output=None, custom_status=None, created_at=now,
             last_updated=now, parent_instance_id=me))
         parent = {"OrchestrationInstance": {"InstanceId": me, "ExecutionId": ex},
                   "Name": record.name, "TaskScheduleId": task.task_id}
-        start = execution_started(now, child_id, child_ex, fn.name, task.input, parent,
+        start = execution_started(now, child_id, child_ex, child_name, task.input, parent,
                                   task.version)
         fx.messages.append(Outgoing("control", ControlMessage(child_id, child_ex, start).encode(),
                                     child_id))

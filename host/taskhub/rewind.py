@@ -44,7 +44,7 @@ def rewind_effects(record: InstanceRecord, history: list[Event], now: float,
             outgoing.append(("control", ControlMessage(record.instance_id, record.execution_id,
                                                        failure).encode()))
         else:
-            item = WorkItem(record.instance_id, record.execution_id, task_id, fn.name,
+            item = WorkItem(record.instance_id, record.execution_id, task_id, name,
                             sched.get("Input"))
             outgoing.append((WORKITEMS, item.encode()))
     new = replace(record, runtime_status="Running", output=None, completed_at=None,

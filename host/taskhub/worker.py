@@ -32,6 +32,7 @@ from host.taskhub.episode import (
     Effects,
     EpisodeRunner,
     InstanceState,
+    durable_name,
     state_from_history,
 )
 from host.taskhub.history import (
@@ -58,12 +59,6 @@ log = logging.getLogger("func_py.taskhub")
 BATCH = 64
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
 _ACTIVITY = meta.get_binding_registry().get("activityTrigger")
-
-
-def durable_name(fn: FunctionInfo, key: str) -> str:
-    """The registered name: the trigger's `orchestration`/`activity` property, else the
-    function name (matched case-insensitively, as the extension does)."""
-    return str(fn.trigger.get(key) or fn.name)
 
 
 class TaskHubWorker:
