@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -44,6 +46,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"func-py {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _start_parser(sub)
+    from host.durable_cli import add_durable_parser
+
+    add_durable_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -51,6 +56,9 @@ def _bind(config: HostConfig) -> socket.socket:
     family = socket.AF_INET6 if ":" in config.address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this on Linux. uvicorn sets it only on sockets it binds
+    # itself; without it a keep-alive response meets Nagle + delayed ACK (about 40 ms each).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((config.address, config.port))
     except OSError as exc:
@@ -90,6 +98,21 @@ def _banner(runtime: object) -> str:
     return "\n".join(lines)
 
 
+def _import_durable_library() -> None:
+    """Import azure.durable_functions from an empty folder.
+
+    At import time the library re-reads `./host.json` (relative to the current directory) with
+    strict `json.loads`, only to warn about extension bundles V1. The host reads host.json the way
+    the Functions host does (comments and trailing commas allowed, see host.settings), and it
+    imports the library for every app, durable or not: without this, a host.json that Azure
+    accepts would crash func-py at start with a raw JSONDecodeError traceback.
+    """
+    if "azure.durable_functions" in sys.modules:
+        return
+    with tempfile.TemporaryDirectory() as empty, contextlib.chdir(empty):
+        import azure.durable_functions  # noqa: F401
+
+
 def start(args: argparse.Namespace) -> int:
     config = build_config(
         app_dir=args.script_root, port=args.port, address=args.address, cors=args.cors,
@@ -106,6 +129,7 @@ def start(args: argparse.Namespace) -> int:
         config.port = sock.getsockname()[1]
         os.environ["WEBSITE_HOSTNAME"] = f"localhost:{config.port}"
 
+    _import_durable_library()
     from host.runtime import Runtime
 
     runtime = Runtime(config)
@@ -158,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "start":
             return start(args)
+        if args.command == "durable":
+            from host.durable_cli import run
+
+            return run(args)
     except FuncPyError as exc:
         first, _, rest = str(exc).partition("\n")
         if rest:

@@ -29,6 +29,7 @@ from host.logs import (
     InvocationTag,
     current_invocation,
     forget_invocation,
+    host_line,
     log,
     remember_invocation,
 )
@@ -132,7 +133,7 @@ class Invoker:
         remember_invocation(tag)
         self.in_flight += 1
         self._idle.clear()
-        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", fn.name, reason, inv)
+        host_line(f"Executing 'Functions.{fn.name}' (Reason='{reason}', Id={inv})", tag)
         start = time.perf_counter()
         try:
             if target is not None:
@@ -161,7 +162,8 @@ class Invoker:
             current_invocation.reset(token)
             forget_invocation(inv)
         ms = (time.perf_counter() - start) * 1000
-        log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", fn.name, inv, ms)
+        host_line(f"Executed 'Functions.{fn.name}' (Succeeded, Id={inv}, Duration={int(ms)}ms)",
+                  tag)
         return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms)
 
     async def _call(self, fn: FunctionInfo, args: dict[str, Any]) -> Any:
@@ -174,7 +176,9 @@ class Invoker:
         if self.timeout is None:
             return await call
         try:
-            return await asyncio.wait_for(call, self.timeout.total_seconds())
+            # asyncio.timeout, unlike wait_for, runs the call in this task: no task per call.
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                return await call
         except TimeoutError:
             raise FunctionTimeout(fn.name, self.timeout) from None
 

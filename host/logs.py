@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,9 +100,21 @@ class _Filter(logging.Filter):
         return record.levelno >= self.policy.default
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
+def _timestamp_at(created: float) -> str:
+    # Formatting the date once per second keeps logging off the hot path's profile.
+    global _second_cache
+    whole = int(created)
+    if _second_cache[0] != whole:
+        t = dt.datetime.fromtimestamp(whole, dt.UTC)
+        _second_cache = (whole, t.strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{_second_cache[1]}{int((created - whole) * 1000):03d}Z"
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    t = dt.datetime.fromtimestamp(record.created, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return _timestamp_at(record.created)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -132,9 +145,81 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class _Console(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record at once; flushes at once on a terminal, otherwise (a pipe, a file,
+    a container log) every 100 ms from a daemon thread, so a busy host doesn't pay one
+    flush system call per line."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.interactive = sys.stdout.isatty()
+        if not self.interactive:
+            threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
+
+    def flush(self) -> None:
+        if self.interactive:
+            super().flush()
+
+    def close(self) -> None:
+        # logging.shutdown() at exit calls flush() (a no-op here), then close().
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+        super().close()
+
+    def _flusher(self) -> None:
+        while True:
+            time.sleep(0.1)
+            with self.lock:  # type: ignore[union-attr]
+                try:
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    return
+
+
+_console: _Console | None = None
+_json_lines = False
+
+
+def host_line(message: str, invocation: InvocationTag | None = None) -> None:
+    """An INFO line from the host, written without the logging machinery: the invoker emits
+    two per invocation (Executing/Executed), and LogRecord creation would cost more than
+    the rest of an HTTP request. Same output as `log.info`."""
+    console = _console
+    if console is None or not log.isEnabledFor(logging.INFO):
+        log.info("%s", message)
+        return
+    now = time.time()
+    stamp = _timestamp_at(now)
+    if _json_lines:
+        out: dict[str, str] = {"time": stamp, "level": "INFO", "category": HOST_LOGGER,
+                               "message": message}
+        if invocation is not None:
+            out["invocationId"] = invocation.invocation_id
+            out["functionName"] = invocation.function_name
+        line = json.dumps(out, ensure_ascii=False)
+    else:
+        line = f"[{stamp}] {message}"
+    with console.lock:  # type: ignore[union-attr]
+        try:
+            console.stream.write(line + "\n")
+            if console.interactive:
+                console.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool) -> None:
+    global _console, _json_lines
     policy = LevelPolicy(levels, verbose)
-    handler = logging.StreamHandler(sys.stdout)
+    # Caller lookup walks the stack for every record; no format here shows file or line.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logMultiprocessing = False
+    logging.logProcesses = False
+    handler = _console = _Console()
+    _json_lines = json_lines
     handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
     handler.addFilter(_Filter(policy))
     root = logging.getLogger()

@@ -132,24 +132,44 @@ def build_request(scope: Scope, headers: dict[str, str], query: dict[str, str],
                        route_params=dict(route_params), body_type="bytes", body=body)
 
 
-def _from_http_response(resp: func.HttpResponse) -> Response:
-    headers = resp.headers
-    content_type = headers.get("content-type")
+class RawResponse:
+    """A response with its headers already encoded: the function-result path skips Starlette's
+    header handling, which costs more than the rest of the conversion."""
+
+    __slots__ = ("body", "raw_headers", "status_code")
+
+    def __init__(self, status_code: int, raw_headers: list[tuple[bytes, bytes]],
+                 body: bytes) -> None:
+        self.status_code = status_code
+        self.raw_headers = raw_headers
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _from_http_response(resp: func.HttpResponse) -> RawResponse:
+    body = resp.get_body() or b""
+    content_type: str | None = None
+    raw: list[tuple[bytes, bytes]] = []
+    last: dict[str, str] = {}
+    for name, value in resp.headers.items():
+        lname = name.lower()
+        if lname == "set-cookie":
+            raw.append((b"set-cookie", value.encode("latin-1")))
+        elif lname == "content-type":
+            content_type = value
+        elif lname != "content-length":
+            last[lname] = value  # the host keeps the last value of a repeated header
     if content_type is None:
         content_type = (f"{resp.mimetype}; charset={resp.charset}"
                         if resp.mimetype.startswith("text/") else resp.mimetype)
-    out = Response(resp.get_body() or b"", status_code=int(resp.status_code))
-    raw: list[tuple[bytes, bytes]] = []
-    last: dict[str, str] = {}
-    for name, value in headers.items():
-        if name.lower() == "set-cookie":
-            raw.append((b"set-cookie", value.encode("latin-1")))
-        elif name.lower() not in ("content-type", "content-length"):
-            last[name.lower()] = value  # the host keeps the last value of a repeated header
     raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in last.items())
     raw.append((b"content-type", content_type.encode("latin-1")))
-    out.raw_headers = [h for h in out.raw_headers if h[0] == b"content-length"] + raw
-    return out
+    raw.append((b"content-length", str(len(body)).encode()))
+    return RawResponse(int(resp.status_code), raw, body)
 
 
 def _from_str(text: str) -> Response:
@@ -169,7 +189,8 @@ def _from_str(text: str) -> Response:
     return Response(text.encode("utf-8"), media_type="text/plain; charset=utf-8")
 
 
-def to_response(fn: FunctionInfo, value: Any, outputs: Mapping[str, Any]) -> Response:
+def to_response(fn: FunctionInfo, value: Any,
+                outputs: Mapping[str, Any]) -> Response | RawResponse:
     if fn.binding("$return") is None:
         named = [b for b in fn.output_bindings if b["type"] == "http"]
         value = outputs.get(str(named[0]["name"])) if named else None
@@ -224,7 +245,7 @@ class HttpDispatcher:
         await response(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, fn: FunctionInfo,
-                      params: Mapping[str, str], index: FunctionIndex) -> Response:
+                      params: Mapping[str, str], index: FunctionIndex) -> Response | RawResponse:
         headers = _headers(scope)
         query = _query(scope.get("query_string", b""))
         runtime = self.runtime
