@@ -8,11 +8,13 @@ supplies host options. This module parses and validates; it changes no process s
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,41 @@ DEFAULT_ROUTE_PREFIX = "api"
 DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=30)
 
 
+def _blank_json_extras(text: str) -> str:
+    """Blank out what Json.NET accepts and strict JSON does not: `//` and `/* */` comments and a
+    comma before a closing `}` or `]`. Both settings files are read with Json.NET (`JObject.Parse`)
+    by Core Tools and the host, so such files work on Azure. Characters are replaced by spaces, not
+    removed, so a remaining syntax error still reports the user's own line and column."""
+    out = list(text)
+    i, n = 0, len(text)
+    comma = -1  # position of a comma followed so far only by blanks and comments
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            comma = -1
+        elif text.startswith(("//", "/*"), i):
+            line = text[i + 1] == "/"
+            end = text.find("\n" if line else "*/", i + 2)
+            end = n if end < 0 else end if line else end + 2
+            for j in range(i, end):
+                if out[j] not in "\r\n":  # keep line breaks: line numbers stay true
+                    out[j] = " "
+            i = end
+            continue
+        elif c == ",":
+            comma = i
+        elif c in "}]" and comma >= 0:
+            out[comma] = " "
+            comma = -1
+        elif not c.isspace():
+            comma = -1
+        i += 1
+    return "".join(out)
+
+
 def read_json_file(path: Path) -> Any:
     """Parse a JSON settings file; a syntax error names the file, line and column."""
     try:
@@ -33,6 +70,10 @@ def read_json_file(path: Path) -> Any:
         raise SettingsError(f"{path}: cannot be read: {exc.strerror}") from exc
     try:
         return json.loads(text)
+    except json.JSONDecodeError:
+        pass  # maybe only comments or trailing commas: retry the way Json.NET reads it
+    try:
+        return json.loads(_blank_json_extras(text))
     except json.JSONDecodeError as exc:
         raise SettingsError(
             f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -51,18 +92,46 @@ class LocalSettings:
     cors_credentials: bool = False
 
 
+def _dotnet_double(value: float) -> str:
+    """A JSON number read as a .NET double, printed as `double.ToString()` prints it: shortest
+    round-trip digits, fixed notation for decimal exponents -4..14, else `E+XX`/`E-XX`.
+    So 1.0 -> '1', 1.50 -> '1.5', 1e15 -> '1E+15', 0.00001 -> '1E-05' (Python: '1.0', '1e-05')."""
+    if not math.isfinite(value):
+        return str(value)
+    number = Decimal(repr(value)).normalize()
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    scientific = len(digits) - 1 + exponent
+    if -5 < scientific < 15:
+        return format(number, "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}E{'-' if scientific < 0 else '+'}{abs(scientific):02d}"
+
+
 def _as_setting(value: Any) -> str | None:
-    # Newtonsoft reads Values as strings: numbers and bools become their text, True/False
-    # capitalised as .NET prints them.
+    # Core Tools parses the file into a JObject, then reads Values as strings: a JSON bool becomes
+    # .NET's bool.ToString() ("True"/"False"), a number its double/long text, null is skipped.
     if value is None:
         return None
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return _dotnet_double(value)
+    if isinstance(value, int):
         return str(value)
     return json.dumps(value)
+
+
+def _is_encrypted(raw: Any) -> bool:
+    # Core Tools: `appSettings.Value<bool?>("IsEncrypted") ?? true`; that conversion also turns
+    # the strings "false"/"true" (any case) and the numbers 0/1 into booleans.
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return raw != 0
+    return raw is not False
 
 
 def load_local_settings(app_dir: Path) -> LocalSettings:
@@ -72,7 +141,7 @@ def load_local_settings(app_dir: Path) -> LocalSettings:
     data = read_json_file(path)
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a JSON object at the top level")
-    if data.get("IsEncrypted", True) is not False:
+    if _is_encrypted(data.get("IsEncrypted")):
         why = "has \"IsEncrypted\": true" if "IsEncrypted" in data else (
             "has no \"IsEncrypted\" key, which Core Tools reads as encrypted"
         )
@@ -155,18 +224,24 @@ class HostJson:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+)(?::(\d+(?:\.\d+)?))?$")
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+)(?::(\d+)(\.\d{1,7})?)?$")
 
 
 def parse_timespan(text: str) -> timedelta:
-    """.NET TimeSpan text: `[d.]hh:mm[:ss[.fff]]`."""
-    m = _TIMESPAN.match(text.strip())
+    """.NET `TimeSpan.Parse` text: `d` (whole days) or `[d.]hh:mm[:ss[.fffffff]]`, with hours
+    0-23, minutes and seconds 0-59 ("00:90:00" is an error in .NET, not 90 minutes)."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return timedelta(days=int(stripped))
+    m = _TIMESPAN.match(stripped)
     if not m:
         raise ValueError(f"'{text}' is not a time span (expected [d.]hh:mm:ss)")
-    days, hours, minutes, seconds = m.groups()
-    return timedelta(
-        days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds or 0)
-    )
+    days, hours, minutes, seconds, fraction = m.groups()
+    if int(hours) > 23 or int(minutes) > 59 or int(seconds or 0) > 59:
+        raise ValueError(f"'{text}' is not a time span: hours must be 0-23, minutes and seconds "
+                         "0-59 (write days as d.hh:mm:ss)")
+    return timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes),
+                     seconds=int(seconds or 0) + float(fraction or 0))
 
 
 def _lower_keys(obj: Any) -> Any:
@@ -185,6 +260,9 @@ def _apply_env_overrides(conf: dict[str, Any], environ: Mapping[str, str]) -> No
         node = conf
         for part in path[:-1]:
             child = node.get(part)
+            if isinstance(child, list):  # .NET configuration keys array items by index
+                child = {str(i): v for i, v in enumerate(child)}
+                node[part] = child
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
@@ -220,6 +298,9 @@ def load_host_json(app_dir: Path, environ: Mapping[str, str]) -> HostJson:
                 raise SettingsError(f"{path}: functionTimeout must be at least 00:00:01")
     levels = (conf.get("logging") or {}).get("loglevel") or {}
     functions = conf.get("functions")
+    if isinstance(functions, dict) and all(k.isdigit() for k in functions):
+        # AzureFunctionsJobHost__functions__0=name (what Core Tools' --functions sets)
+        functions = [functions[k] for k in sorted(functions, key=int)]
     if functions is not None and not isinstance(functions, list):
         raise SettingsError(f"{path}: \"functions\" must be a list of function names")
     return HostJson(
@@ -237,6 +318,20 @@ class SettingReferenceError(ValueError):
     """A `%NAME%` reference in a binding property cannot be resolved."""
 
 
+def _setting(name: str, environ: Mapping[str, str]) -> str | None:
+    """An app setting as the host's configuration finds it: names are case-insensitive and a
+    ':' in a name stands for '__' in an environment variable (`Section:Key` <- `Section__Key`).
+    An exact match wins, so two variables differing only in case stay distinct."""
+    value = environ.get(name)
+    if value is not None:
+        return value
+    wanted = name.replace(":", "__").lower()
+    for key, candidate in environ.items():
+        if key.lower() == wanted:
+            return candidate
+    return None
+
+
 def resolve_setting_refs(text: str, environ: Mapping[str, str]) -> str:
     """Replace every `%NAME%` token from app settings, as the host's name resolver does."""
     out: list[str] = []
@@ -252,7 +347,7 @@ def resolve_setting_refs(text: str, environ: Mapping[str, str]) -> str:
                 f"The '%' at position {start} in '{text}' does not have a closing '%'"
             )
         name = text[start + 1:end]
-        value = environ.get(name)
+        value = _setting(name, environ)
         if value is None:
             raise SettingReferenceError(f"'%{name}%' does not resolve to a value.")
         out.append(text[i:start])

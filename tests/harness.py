@@ -107,3 +107,14 @@ class HostProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_start(app_dir: Path, *args: str, env: Mapping[str, str] | None = None,
+              timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run `func-py start` to completion with stdout and stderr kept apart: for apps the host
+    must refuse to start (it exits by itself; `timeout` fails a host that starts instead)."""
+    return subprocess.run(
+        [FUNC_PY, "start", "--port", "0", "--no-reload", *args], cwd=app_dir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, capture_output=True,
+        text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+    )

@@ -1,0 +1,2 @@
+def display_name(raw: str) -> str:
+    return raw.strip().title()

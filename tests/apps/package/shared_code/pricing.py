@@ -1,0 +1,2 @@
+def total(lines: list[dict[str, float]]) -> float:
+    return round(sum(line["qty"] * line["price"] for line in lines), 2)
