@@ -13,6 +13,7 @@ import concurrent.futures
 import contextvars
 import functools
 import os
+import random
 import time
 import traceback
 import uuid
@@ -127,7 +128,8 @@ class Invoker:
         """Call `fn` with arguments built from `trigger_value` — or, for orchestrators, call
         `target()` on the loop: the task hub drives the SDK's replay itself, and orchestrator
         code is deterministic and non-blocking by contract, so it needs no thread hop."""
-        inv = invocation_id or str(uuid.uuid4())
+        # Invocation ids need uniqueness, not secrecy: getrandbits is much cheaper than urandom.
+        inv = invocation_id or str(uuid.UUID(int=random.getrandbits(128), version=4))
         tag = InvocationTag(inv, fn.name)
         token = current_invocation.set(tag)
         remember_invocation(tag)

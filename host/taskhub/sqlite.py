@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .sqlstore import ConnectionPool, SqlStore
 from .sqltransaction import Cursor
@@ -152,6 +153,19 @@ class SqliteStore(SqlStore):
                     writer.holder = None
         finally:
             self._pool.release(conn, discard=discard or conn.in_transaction)
+
+    def _write_one(self, sql: str, params: Sequence[object]) -> list[Any]:
+        """One statement is its own transaction in autocommit mode: no BEGIN/COMMIT pair
+        around it (a dequeue is then one statement instead of three)."""
+        me, writer = threading.get_ident(), self._writer
+        if writer.holder == me:
+            raise StoreError("a task hub write transaction is already open in this thread")
+        conn = self._pool.acquire()
+        try:
+            with writer.lock:
+                return _Session(conn, self.path).execute(sql, params).fetchall()
+        finally:
+            self._pool.release(conn, discard=conn.in_transaction)
 
     def close(self) -> None:
         self._pool.close()

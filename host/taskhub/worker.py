@@ -47,9 +47,7 @@ from host.taskhub.history import (
 from host.taskhub.replay import Outcome
 from host.taskhub.settings import TaskHubSettings
 from host.taskhub.store import (
-    HistoryConflict,
     Lease,
-    LeaseLost,
     Message,
     PopReceiptMismatch,
     StoreError,
@@ -79,6 +77,7 @@ class TaskHubWorker:
         self._orchestrators: dict[str, FunctionInfo] = {}
         self._activities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
+        self._due: dict[str, float | None] = {}  # queue -> earliest delayed message known
         self._activity_wake = asyncio.Event()
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
         self._act_slots = asyncio.Semaphore(settings.max_activities)
@@ -228,54 +227,69 @@ class TaskHubWorker:
 
     # -- orchestrations --------------------------------------------------------------------
 
-    async def _wait(self, ev: asyncio.Event, queues: list[str]) -> None:
-        due = await self._db(self.store.next_visible_at, queues)
+    async def _wait(self, ev: asyncio.Event, queue: str) -> None:
+        """Sleep until woken (local work committed), the earliest delayed message known for
+        `queue` is due, or the poll interval ends (work put by another process). The store is
+        asked for that earliest time only when the poll interval ends, not on every idle."""
         timeout = self.poll_seconds
+        due = self._due.get(queue)
         if due is not None:
             timeout = min(timeout, max(0.0, due - self.clock()))
-        if timeout > 0:
-            try:
-                await asyncio.wait_for(ev.wait(), timeout)
-            except TimeoutError:
-                pass
+        if timeout <= 0:
+            self._due.pop(queue, None)
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await ev.wait()
+        except TimeoutError:
+            if due is None or due > self.clock():
+                self._due[queue] = await self._db(self.store.next_visible_at, [queue])
+            else:
+                self._due.pop(queue, None)
+
+    def _expect(self, queue: str, at: float) -> None:
+        """Note a delayed message committed locally (a durable timer)."""
+        due = self._due.get(queue)
+        if due is None or at < due:
+            self._due[queue] = at
 
     async def _partition_loop(self, p: int) -> None:
         queue = control_queue(p)
         ev = self._wake[p]
+        self._due[queue] = await self._db(self.store.next_visible_at, [queue])
         while self._running and p in self.leases:
-            ev.clear()
+            ev.clear()  # before reading: a commit after this point wakes the wait below
             try:
                 msgs = await self._db(self.store.get_messages, queue, BATCH, self.visibility)
             except StoreError as exc:
                 log.warning("Reading %s failed (will retry): %s", queue, exc)
                 await asyncio.sleep(0.5)
                 continue
-            if not msgs:
-                await self._wait(ev, [queue])
-                continue
-            groups: OrderedDict[str, list[Message]] = OrderedDict()
-            for m in msgs:
-                groups.setdefault(m.instance_id or "", []).append(m)
-            await asyncio.gather(*(self._process(p, iid, ms) for iid, ms in groups.items()))
+            if msgs:
+                groups: OrderedDict[str, list[Message]] = OrderedDict()
+                for m in msgs:
+                    groups.setdefault(m.instance_id or "", []).append(m)
+                prepared = await asyncio.gather(*(self._prepare(p, iid, ms)
+                                                  for iid, ms in groups.items()))
+                await self._commit_batch(p, [x for x in prepared if x is not None])
+                if len(msgs) == BATCH:
+                    continue  # there may be more already
+            # A short batch drained the queue: wait instead of polling it empty again.
+            await self._wait(ev, queue)
 
-    async def _process(self, p: int, instance_id: str, msgs: list[Message]) -> None:
+    async def _prepare(self, p: int, instance_id: str,
+                       msgs: list[Message]) -> tuple[str, Effects] | None:
+        """Run one instance's episode; its effects are committed with the batch's."""
         async with self._orch_slots:
             try:
-                await self._episode(p, instance_id, msgs)
-            except (LeaseLost, HistoryConflict, PopReceiptMismatch) as exc:
-                # Someone else owns this work now; our in-memory view is stale.
-                log.info("Episode for '%s' not committed (%s); dropping its cached state.",
-                         instance_id, type(exc).__name__)
-                self.cache.pop(instance_id, None)
+                return instance_id, await self._episode(p, instance_id, msgs)
             except Exception:
                 log.exception("Task hub episode for instance '%s' failed; it will be retried.",
                               instance_id)
                 self.cache.pop(instance_id, None)
+                return None
 
-    async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> None:
-        lease = self.leases.get(p)
-        if lease is None:
-            return
+    async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> Effects:
         record = await self._db(self.store.get_instance, instance_id)
         poison = [m for m in msgs if m.dequeue_count > MAX_DEQUEUE]
         if poison and record is not None and record.runtime_status not in TERMINAL:
@@ -291,22 +305,49 @@ class TaskHubWorker:
         if any(ControlMessage.decode(m.payload).event["EventType"] == EventType.ExecutionRewound
                for m in msgs) and record is not None:
             record, msgs, state = await self._rewind(record, msgs)
-        fx = await self.runner.run(state, record, msgs)
-        await self._db(self._commit_episode, lease, instance_id, fx)
-        fault_point("episode-committed")
-        if fx.state is None:
-            self.cache.pop(instance_id, None)
-        else:
-            self.cache[instance_id] = fx.state
-            self.cache.move_to_end(instance_id)
-            while len(self.cache) > CACHE_SIZE:
-                self.cache.popitem(last=False)
-        for m in fx.deferred:
+        return await self.runner.run(state, record, msgs)
+
+    async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]]) -> None:
+        """Commit a partition batch's episodes in one transaction fenced by the partition's
+        lease (group commit); if that fails, each on its own, so one stale episode does not
+        hold back the others."""
+        if not ready:
+            return
+        lease = self.leases.get(p)
+        committed: list[tuple[str, Effects]] = []
+        if lease is not None:
             try:
-                await self._db(self.store.update_visibility, m, 1.0)
-            except PopReceiptMismatch:
-                pass
-        self._wake_for(fx)
+                await self._db(self._commit_episodes, lease, ready)
+                committed = ready
+            except StoreError:
+                for one in ready:
+                    try:
+                        await self._db(self._commit_episodes, lease, [one])
+                        committed.append(one)
+                    except StoreError as exc:
+                        # Someone else owns this work now; our in-memory view is stale.
+                        log.info("Episode for '%s' not committed (%s); its cached state is "
+                                 "dropped.", one[0], type(exc).__name__)
+        done = {iid for iid, _ in committed}
+        for iid, _ in ready:
+            if iid not in done:
+                self.cache.pop(iid, None)
+        if committed:
+            fault_point("episode-committed")
+        for iid, fx in committed:
+            if fx.state is None:
+                self.cache.pop(iid, None)
+            else:
+                self.cache[iid] = fx.state
+                self.cache.move_to_end(iid)
+            for m in fx.deferred:
+                try:
+                    await self._db(self.store.update_visibility, m, 1.0)
+                except PopReceiptMismatch:
+                    pass
+            self._wake_for(fx)
+        while len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
 
     def _wake_for(self, fx: Effects) -> None:
         for out in fx.messages:
@@ -314,27 +355,40 @@ class TaskHubWorker:
                 self._activity_wake.set()
             elif out.delay <= 0:
                 self.wake_partition_of(out.instance_id)
+            else:
+                p = partition_of(out.instance_id, self.partitions)
+                self._expect(control_queue(p), self.clock() + out.delay)
+                self.wake_partition_of(out.instance_id)  # to re-arm its wait
 
-    def _commit_episode(self, lease: Lease, instance_id: str, fx: Effects) -> None:
+    def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]]) -> None:
         with self.store.transaction(fence=lease) as tx:
-            if fx.reset_history:
-                tx.delete_history(instance_id)
-            if fx.append and fx.record is not None:
-                tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
-                                  [json.dumps(e, separators=(",", ":")) for e in fx.append])
-            for child in fx.children:
-                existing = tx.get_instance(child.instance_id)
-                if existing is not None and existing.runtime_status not in TERMINAL:
-                    raise StoreError(f"sub-orchestration id '{child.instance_id}' is running")
-                tx.create_instance(child, replace_statuses=TERMINAL)
-            for out in fx.messages:
-                queue = out.queue if out.queue == WORKITEMS else control_queue(
-                    partition_of(out.instance_id, self.partitions))
-                tx.put_message(queue, out.payload, instance_id=out.instance_id, delay=out.delay)
-            if fx.record is not None:
-                tx.put_instance(fx.record)
-            for m in fx.consumed:
-                tx.delete_message(m)
+            for instance_id, fx in items:
+                self._write_effects(tx, instance_id, fx)
+
+    def _write_effects(self, tx: Any, instance_id: str, fx: Effects) -> None:
+        if fx.reset_history:
+            tx.delete_history(instance_id)
+        if fx.append and fx.record is not None:
+            tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
+                              [json.dumps(e, separators=(",", ":")) for e in fx.append])
+        for child in fx.children:
+            existing = tx.get_instance(child.instance_id)
+            if existing is not None and existing.runtime_status not in TERMINAL:
+                raise StoreError(f"sub-orchestration id '{child.instance_id}' is running")
+            tx.create_instance(child, replace_statuses=TERMINAL)
+        # One statement per (queue, instance, delay) group: a fan-out of 2,000 activities
+        # is one insert, not 2,000.
+        groups: dict[tuple[str, str, float], list[str]] = {}
+        for out in fx.messages:
+            queue = out.queue if out.queue == WORKITEMS else control_queue(
+                partition_of(out.instance_id, self.partitions))
+            groups.setdefault((queue, out.instance_id, out.delay), []).append(out.payload)
+        for (queue, iid, delay), payloads in groups.items():
+            tx.put_messages(queue, payloads, instance_id=iid, delay=delay)
+        if fx.record is not None:
+            tx.put_instance(fx.record)
+        for m in fx.consumed:
+            tx.delete_message(m)
 
     async def _poisoned(self, record: Any, poison: list[Message],
                         msgs: list[Message]) -> list[Message]:
@@ -409,21 +463,20 @@ class TaskHubWorker:
                                    return_when=asyncio.FIRST_COMPLETED)
                 continue
             self._activity_wake.clear()
+            want = min(free, BATCH)
             try:
-                msgs = await self._db(self.store.get_messages, WORKITEMS, min(free, BATCH),
-                                      self.visibility)
+                msgs = await self._db(self.store.get_messages, WORKITEMS, want, self.visibility)
             except StoreError as exc:
                 log.warning("Reading work items failed (will retry): %s", exc)
                 await asyncio.sleep(0.5)
-                continue
-            if not msgs:
-                await self._wait(self._activity_wake, [WORKITEMS])
                 continue
             for m in msgs:
                 self._inflight[m.id] = m
                 task = asyncio.ensure_future(self._run_activity(m))
                 self._activity_tasks.add(task)
                 task.add_done_callback(self._activity_tasks.discard)
+            if len(msgs) < want:
+                await self._wait(self._activity_wake, WORKITEMS)
 
     async def _renew_inflight(self) -> None:
         for mid, m in list(self._inflight.items()):
