@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 
 from host import __version__
 from host.config import HostConfig, build_config
+from host.durable_sdk import import_durable_sdk
 from host.errors import FuncPyError
 from host.logs import log, setup_logging
 
@@ -98,21 +97,6 @@ def _banner(runtime: object) -> str:
     return "\n".join(lines)
 
 
-def _import_durable_library() -> None:
-    """Import azure.durable_functions from an empty folder.
-
-    At import time the library re-reads `./host.json` (relative to the current directory) with
-    strict `json.loads`, only to warn about extension bundles V1. The host reads host.json the way
-    the Functions host does (comments and trailing commas allowed, see host.settings), and it
-    imports the library for every app, durable or not: without this, a host.json that Azure
-    accepts would crash func-py at start with a raw JSONDecodeError traceback.
-    """
-    if "azure.durable_functions" in sys.modules:
-        return
-    with tempfile.TemporaryDirectory() as empty, contextlib.chdir(empty):
-        import azure.durable_functions  # noqa: F401
-
-
 def start(args: argparse.Namespace) -> int:
     config = build_config(
         app_dir=args.script_root, port=args.port, address=args.address, cors=args.cors,
@@ -129,7 +113,7 @@ def start(args: argparse.Namespace) -> int:
         config.port = sock.getsockname()[1]
         os.environ["WEBSITE_HOSTNAME"] = f"localhost:{config.port}"
 
-    _import_durable_library()
+    import_durable_sdk()
     from host.runtime import Runtime
 
     runtime = Runtime(config)
