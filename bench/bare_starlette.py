@@ -8,11 +8,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 
-async def ping(request):  # noqa: ANN001, ANN201
+async def ping(request):
     return PlainTextResponse("ok")
 
 
-def ping_sync(request):  # noqa: ANN001, ANN201 - Starlette runs sync endpoints in a thread pool
+def ping_sync(request):
     return PlainTextResponse("ok")
 
 

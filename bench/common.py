@@ -40,7 +40,7 @@ def wait_http(url: str, timeout: float = 30.0) -> float:
 
 def start(cmd: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None,
           log: Path | None = None) -> subprocess.Popen[bytes]:
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log, "wb") if log else subprocess.DEVNULL
     return subprocess.Popen(list(cmd), cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

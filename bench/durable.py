@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from common import FUNC_PY, free_port, median, start, stop, wait_http
 
 BENCH = Path(__file__).resolve().parent

@@ -7,9 +7,9 @@ from triggers.base import TriggerKind
 
 def trigger_kinds() -> dict[str, TriggerKind]:
     """The trigger kinds this host runs, by binding type."""
-    from triggers import activity, http, orchestration
+    from triggers import activity, http, orchestration, timer
 
-    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND]
+    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, timer.KIND]
     return {k.binding_type: k for k in kinds}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
@@ -128,6 +129,7 @@ class PostgresStore(SqlStore):
         self.connect_timeout = connect_timeout
         self.round_trips = 0
         self.statements = 0
+        self.tag = uuid.uuid4().hex[:12]  # marks this process's notifications
         self._count_lock = threading.Lock()
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self._connect, self._close_connection, pool_size
@@ -229,6 +231,52 @@ class PostgresStore(SqlStore):
 
     def _lock_schema(self, session: Session) -> None:
         session.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+
+    @property
+    def channel(self) -> str:
+        return f"taskhub_{self.hub.lower()}"
+
+    def _announce(self, session: Session, touched: dict[str, float]) -> None:
+        # NOTIFY is transactional: delivered to listeners at commit, never for a rollback.
+        payload = ";".join(f"{q}|{at:.3f}" for q, at in touched.items())
+        session.execute("SELECT pg_notify(?, ?)", (self.channel, f"{self.tag}#{payload}"),
+                        defer=True)
+
+    def listen(self, callback: Callable[[str, float], None]) -> Callable[[], None]:
+        """Call `callback(queue, visible_at)` (from a thread) whenever another process
+        commits messages to a queue of this hub. Returns a function that stops listening."""
+        stopping = threading.Event()
+
+        def run() -> None:
+            while not stopping.is_set():
+                try:
+                    conn = self._connect()
+                except StoreError:
+                    stopping.wait(1.0)
+                    continue
+                try:
+                    conn.execute(f'LISTEN "{self.channel}"')
+                    while not stopping.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            tag, _, body = note.payload.partition("#")
+                            if tag == self.tag:
+                                continue  # our own commits wake us directly
+                            for item in body.split(";"):
+                                queue, _, at = item.partition("|")
+                                callback(queue, float(at or 0))
+                except self._psycopg.Error:
+                    stopping.wait(0.5)  # reconnect; the poll interval covers the gap
+                finally:
+                    conn.close()
+
+        thread = threading.Thread(target=run, name="taskhub-listen", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopping.set()
+            thread.join(2.0)
+
+        return stop
 
     def close(self) -> None:
         self._pool.close()

@@ -204,8 +204,15 @@ class SqlStore:
                 tx.open = False
             if tx.doom is not None:
                 raise tx.doom
+            if tx.touched:
+                self._announce(session, tx.touched)
             if fence is not None:
                 self._check_fence(session, fence)
+
+    def _announce(self, session: Session, touched: dict[str, float]) -> None:
+        """Tell other hosts which queues got messages (and when they become visible), so
+        they wake at once instead of at their next poll. Delivered at commit, or not at all.
+        A no-op where one process serves the hub (SQLite)."""
 
     def _check_fence(self, session: Session, fence: Lease) -> None:
         """Raise `LeaseLost` unless the fence still holds; runs last in the transaction.

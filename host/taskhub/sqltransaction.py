@@ -79,6 +79,7 @@ class SqlTransaction:
         self._session, self._hub, self._clock, self._for_update = session, hub, clock, for_update
         self.open = True
         self.doom: StoreError | None = None  # the error that makes a commit impossible
+        self.touched: dict[str, float] = {}  # queue -> earliest visible_at put in this tx
 
     def _run(self, sql: str, params: Sequence[object] = (), *, defer: bool = False) -> Cursor:
         if not self.open:
@@ -95,6 +96,7 @@ class SqlTransaction:
         self, queue: str, payload: str, *, instance_id: str | None = None, delay: float = 0.0
     ) -> int:
         now = self._clock()
+        self._touch(queue, now + max(delay, 0.0))
         return self._run(
             "INSERT INTO taskhub_messages (hub, queue, payload, instance_id, dequeue_count,"
             " pop_receipt, inserted_at, visible_at) VALUES (?, ?, ?, ?, 0, NULL, ?, ?)"
@@ -107,6 +109,8 @@ class SqlTransaction:
         delay: float = 0.0,
     ) -> list[int]:
         now = self._clock()
+        if payloads:
+            self._touch(queue, now + max(delay, 0.0))
         ids: list[int] = []
         for chunk in chunks(payloads):
             params: list[object] = []
@@ -120,6 +124,11 @@ class SqlTransaction:
             ).fetchall()
             ids += sorted(row[0] for row in rows)  # one statement numbers its rows in order
         return ids
+
+    def _touch(self, queue: str, visible_at: float) -> None:
+        known = self.touched.get(queue)
+        if known is None or visible_at < known:
+            self.touched[queue] = visible_at
 
     def delete_message(self, message: Message) -> None:
         cur = self._run(

@@ -87,6 +87,7 @@ class TaskHubWorker:
         self._partition_tasks: dict[int, asyncio.Task[Any]] = {}
         self._activity_tasks: set[asyncio.Task[Any]] = set()
         self._running = False
+        self._stop_listening: Callable[[], None] | None = None
         # SQLite answers in microseconds on this thread; a network database goes to a thread.
         self._inline_db = type(store).__name__ == "SqliteStore"
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
@@ -126,13 +127,31 @@ class TaskHubWorker:
 
     async def start(self) -> None:
         self._running = True
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:  # several hosts: wake on each other's commits (PostgreSQL)
+            loop = asyncio.get_running_loop()
+            self._stop_listening = listen(
+                lambda q, at: loop.call_soon_threadsafe(self._on_remote, q, at))
         self._tasks = [asyncio.ensure_future(self._lease_loop()),
                        asyncio.ensure_future(self._activity_loop()),
                        asyncio.ensure_future(self._result_loop())]
 
+    def _on_remote(self, queue: str, visible_at: float) -> None:
+        """Another host committed messages to `queue`."""
+        if queue == WORKITEMS:
+            self._activity_wake.set()
+            return
+        if visible_at > self.clock():
+            self._expect(queue, visible_at)
+        for p in self.leases:
+            if control_queue(p) == queue:
+                self._wake[p].set()
+
     async def stop(self, grace: float = 30.0) -> None:
         """Stop taking work, let activities in flight finish (up to `grace`), release claims."""
         self._running = False
+        if self._stop_listening is not None:
+            await asyncio.to_thread(self._stop_listening)
         for ev in self._wake.values():
             ev.set()
         self._activity_wake.set()

@@ -674,5 +674,40 @@ def test_postgres_counts_statements_and_round_trips(store: SqlStore) -> None:
         tx.delete_message(m)  # BEGIN travels with it
         tx.put_instance(record("i"))  # travels with the next statement
         tx.put_message("control-00", "done")
-    # fence check and COMMIT travel together
-    assert (store.round_trips - before[0], store.statements - before[1]) == (5, 8)
+    # the NOTIFY for the new message, the fence check and COMMIT travel together
+    assert (store.round_trips - before[0], store.statements - before[1]) == (5, 9)
+
+
+def test_postgres_commits_announce_their_queues_to_other_listeners(
+        make_store: MakeStore) -> None:
+    a = make_store()
+    if not isinstance(a, PostgresStore):
+        pytest.skip("PostgreSQL only")
+    b = make_store(hub=a.hub)  # another process on the same hub
+    heard_by_b: list[tuple[str, float]] = []
+    heard_by_a: list[tuple[str, float]] = []
+    done = threading.Event()
+
+    def on_b(queue: str, at: float) -> None:
+        heard_by_b.append((queue, at))
+        if queue == "control-02":
+            done.set()
+
+    stop_b = b.listen(on_b)
+    stop_a = a.listen(lambda q, at: heard_by_a.append((q, at)))
+    try:
+        with pytest.raises(RuntimeError), a.transaction() as tx:
+            tx.put_message("control-09", "rolled back")
+            raise RuntimeError
+        with a.transaction() as tx:
+            tx.put_message("control-01", "now")
+        with a.transaction() as tx:
+            tx.put_message("control-02", "later", delay=5)
+        assert done.wait(10), "b heard nothing"
+    finally:
+        stop_a()
+        stop_b()
+    queues = [q for q, _ in heard_by_b]
+    assert queues == ["control-01", "control-02"]  # not the rolled-back one
+    assert heard_by_b[1][1] >= a.clock() + 4  # when the delayed message becomes visible
+    assert heard_by_a == []  # a's own commits are not announced back to a

@@ -4,7 +4,6 @@ import os
 import time
 
 import azure.functions as func
-
 from helper import VERSION
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
