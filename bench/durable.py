@@ -68,6 +68,11 @@ async def run_many(client: httpx.AsyncClient, count: int) -> float:
     return time.perf_counter() - t0
 
 
+def round_trips(port: int) -> int:
+    body = httpx.get(f"http://127.0.0.1:{port}/admin/host/status").json()
+    return int((body.get("taskHub") or {}).get("roundTrips") or 0)
+
+
 def rss_peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -134,7 +139,9 @@ def main() -> int:
         try:
             for port in ports:
                 wait_http(f"http://127.0.0.1:{port}/admin/host/ping")
+            trips0 = sum(round_trips(port) for port in ports)
             res = asyncio.run(scenarios(f"http://127.0.0.1:{ports[0]}", args.rounds))
+            trips = sum(round_trips(port) for port in ports) - trips0
             rss = max(rss_peak_mb(p.pid) for p in procs)
         finally:
             for p in procs:
@@ -153,6 +160,10 @@ def main() -> int:
     ratio = median(res["per_act_1000_ms"]) / median(res["per_act_100_ms"])
     print(f"  cost per activity, 1000 vs 100: {ratio:.2f}x   (target <= 2x)")
     print(f"  peak RSS of the host: {rss:.0f} MB")
+    if args.postgres:
+        activities = args.rounds * (500 + 2000 + 300 + 100 + 1000)
+        print(f"  database round trips per activity: {trips / activities:.1f} "
+              "(all scenarios, all hosts, status polling included)")
     return 0
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from host import __version__
 from host.config import HostConfig, build_config
@@ -46,8 +47,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     _start_parser(sub)
     from host.durable_cli import add_durable_parser
+    from host.init_cmd import add_init_parser
 
     add_durable_parser(sub)
+    add_init_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -108,6 +111,8 @@ def start(args: argparse.Namespace) -> int:
     for key in config.skipped_settings:
         log.warning("Skipping '%s' from local settings as it's already defined in current "
                     "environment variables.", key)
+    if config.production:
+        _require_keys()
     sock = _bind(config)
     if config.port == 0:  # --port 0: the OS picks a free port (tests use this)
         config.port = sock.getsockname()[1]
@@ -117,10 +122,20 @@ def start(args: argparse.Namespace) -> int:
     from host.runtime import Runtime
 
     runtime = Runtime(config)
-    runtime.load_initial()
-    if not config.production:
+    if not config.production:  # production loads the app once health checks can answer
+        runtime.load_initial()
         print(_banner(runtime), flush=True)
     return asyncio.run(_serve(runtime, sock))
+
+
+def _require_keys() -> None:
+    """Production enforces keys: with none at all, /admin, the durable API and every
+    function-level route would refuse everyone, so refuse to start instead."""
+    from host.auth import KeyRing
+    from host.secrets import NO_KEYS_MESSAGE
+
+    if KeyRing.from_settings(os.environ).empty:  # also reads (and checks) a secrets file
+        raise FuncPyError(NO_KEYS_MESSAGE)
 
 
 async def _serve(runtime: object, sock: socket.socket) -> int:
@@ -134,7 +149,7 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
     config = runtime.config
     from triggers.durable_client import api_routes
 
-    host_app = HostApp(runtime, extra_routes=api_routes(runtime))
+    host_app = HostApp(runtime, extra_routes=api_routes(runtime), load_app=config.production)
     watcher: ReloadWatcher | None = None
 
     async def started() -> None:
@@ -142,6 +157,8 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
         if config.reload:
             watcher = ReloadWatcher(config.app_dir, runtime.reload, asyncio.get_running_loop())
             watcher.start()
+        if config.production:
+            log.info("Functions loaded: %s.", ", ".join(sorted(runtime.index.functions)) or "none")
         log.info("Host started in %dms: %s/ (hot reload %s). Press Ctrl+C to stop.",
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")
@@ -152,13 +169,31 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
 
     host_app.on_startup.append(started)
     host_app.on_shutdown.append(stopping)
-    server = uvicorn.Server(uvicorn.Config(
+    host_app.on_failure.append(lambda reason: setattr(server, "should_exit", True))
+    server = _draining_server_class()(uvicorn.Config(
         build_asgi(runtime, host_app), lifespan="on", access_log=False, log_config=None,
         server_header=False, timeout_graceful_shutdown=30,
     ))
     await server.serve(sockets=[sock])
     runtime.invoker.shutdown()
-    return 0 if server.started else 1
+    return 0 if server.started and host_app.failure is None else 1
+
+
+def _draining_server_class() -> type:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process dies of
+        the signal (exit -15). A host that drained cleanly exits 0 instead, which is what
+        container orchestrators and process managers expect of a stop."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return DrainingServer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "start":
             return start(args)
+        if args.command == "init":
+            from host.init_cmd import run as init
+
+            return init(args)
         if args.command == "durable":
             from host.durable_cli import run
 

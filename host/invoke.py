@@ -185,7 +185,7 @@ class Invoker:
             raise FunctionTimeout(fn.name, self.timeout) from None
 
     def _log_failure(self, fn: FunctionInfo, inv: str, exc: BaseException, ms: float) -> None:
-        tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
+        tb = "".join(traceback.format_exception(type(exc), exc, user_frames(exc.__traceback__)))
         log.error(
             "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)\n"
             "Exception while executing function: Functions.%s. Result: Failure\n"
@@ -201,7 +201,7 @@ _HOST_FILES = (os.path.dirname(__file__), os.path.dirname(asyncio.__file__),
                os.path.dirname(concurrent.futures.__file__))
 
 
-def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+def user_frames(tb: TracebackType | None) -> TracebackType | None:
     """Drop the host's own leading frames so a traceback starts in the user's code."""
     first = tb
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HOST_FILES):

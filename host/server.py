@@ -8,7 +8,9 @@ of dropping the connection.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import time
 from typing import Any
 
@@ -47,6 +49,8 @@ class Builtins:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._store_last: str | None = None
+        self._store_checked_until = 0.0
 
     def _admin_denied(self, request: Request) -> Response | None:
         if not self.runtime.config.enable_auth:
@@ -92,6 +96,16 @@ class Builtins:
             "skipped": dict(index.skipped),
             "errors": errors,
         }
+        store = rt._store
+        if store is not None:  # opened by the task hub or the timers
+            settings = rt.taskhub_settings()
+            body["taskHub"] = {
+                "name": settings.hub, "provider": settings.provider,
+                "partitions": sorted(rt.durable.worker.leases) if rt.durable is not None
+                and rt.durable.worker is not None else [],
+                "roundTrips": getattr(store, "round_trips", None),
+                "statements": getattr(store, "statements", None),
+            }
         return JSONResponse(body)
 
     async def ping(self, request: Request) -> Response:
@@ -156,9 +170,38 @@ class Builtins:
         return JSONResponse({"status": "Healthy"})
 
     async def ready(self, request: Request) -> Response:
-        ok = self.runtime.state == "Running" and bool(self.runtime.index.functions)
-        return JSONResponse({"status": "Healthy" if ok else "Unhealthy", "state":
-                             self.runtime.state}, status_code=200 if ok else 503)
+        """Ready = functions loaded, not stopping, and the task hub store (when the app has one)
+        answering: a load balancer sends traffic only then."""
+        rt = self.runtime
+        if rt.state != "Running":
+            problem: str | None = f"the host is {rt.state.lower()}"
+        elif not rt.index.functions:
+            problem = "no functions are loaded"
+        else:
+            problem = await self._store_problem()
+        body = {"status": "Unhealthy" if problem else "Healthy", "state": rt.state}
+        if problem:
+            body["reason"] = problem
+        return JSONResponse(body, status_code=503 if problem else 200)
+
+    async def _store_problem(self) -> str | None:
+        store = self.runtime._store  # opened by the task hub or the timers, if the app uses one
+        if store is None:
+            return None
+        now = time.monotonic()
+        if now < self._store_checked_until:  # probes come often; one query a second at most
+            return self._store_last
+        problem = None
+        try:
+            async with asyncio.timeout(STORE_PROBE_TIMEOUT):
+                if not await asyncio.to_thread(store.schema_version):
+                    problem = "the task hub store has no schema"
+        except TimeoutError:
+            problem = f"the task hub store did not answer within {STORE_PROBE_TIMEOUT:g}s"
+        except Exception as exc:
+            problem = f"the task hub store is unreachable: {exc}"
+        self._store_last, self._store_checked_until = problem, now + 1.0
+        return problem
 
     def routes(self) -> list[Route]:
         return [
@@ -174,20 +217,31 @@ class Builtins:
         ]
 
 
+STORE_PROBE_TIMEOUT = 2.0
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 REASON_MANUAL = "This function was programmatically called via the host APIs."
 
 
 class HostApp:
     """The top-level ASGI app: lifespan starts and stops the runtime; /admin and /runtime go to
-    the built-ins, the rest to the HTTP trigger (which falls back to the built-ins)."""
+    the built-ins, the rest to the HTTP trigger (which falls back to the built-ins).
 
-    def __init__(self, runtime: Runtime, extra_routes: list[Route] | None = None) -> None:
+    With `load_app` (production) the app is imported after the server starts listening, so
+    the health endpoints answer at once: readiness is 503, and function routes 503, until the
+    functions are loaded and the triggers running."""
+
+    def __init__(self, runtime: Runtime, extra_routes: list[Route] | None = None,
+                 load_app: bool = False) -> None:
         self.runtime = runtime
         self.builtins = Starlette(routes=(extra_routes or []) + Builtins(runtime).routes())
         self.dispatcher = HttpDispatcher(runtime, runtime.http, self.builtins)
         self.on_startup: list[Any] = []
         self.on_shutdown: list[Any] = []
+        self.on_failure: list[Any] = []  # called with the reason when a background start fails
+        self.failure: str | None = None
+        self.load_app = load_app
+        self.loading = False
+        self._load_task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -195,34 +249,92 @@ class HostApp:
             path: str = scope["path"]
             if path.startswith(("/admin/", "/runtime/")):
                 await self.builtins(scope, receive, send)
+            elif self.loading:
+                await Response("the host is starting", status_code=503,
+                               headers={"Retry-After": "1"})(scope, receive, send)
             else:
                 await self.dispatcher(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
+    async def _start(self) -> str | None:
+        """Start the runtime and the hooks; the reason on failure (already logged)."""
+        try:
+            await self.runtime.start()
+            for hook in self.on_startup:
+                await hook()
+        except FuncPyError as exc:
+            log.error("%s", exc)
+            return str(exc)
+        except Exception as exc:
+            log.exception("Host start-up failed")
+            return str(exc) or type(exc).__name__
+        return None
+
+    async def _load_and_start(self) -> None:
+        try:
+            try:
+                await asyncio.to_thread(self.runtime.load_initial)
+            except FuncPyError as exc:
+                log.error("%s", exc)
+                failure: str | None = str(exc)
+            except Exception as exc:
+                log.exception("The app could not be loaded")
+                failure = str(exc) or type(exc).__name__
+            else:
+                failure = await self._start()
+        finally:
+            self.loading = False
+        if failure is not None:
+            self.failure = failure
+            self.runtime.state = "Error"
+            for hook in self.on_failure:
+                hook(failure)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                try:
-                    await self.runtime.start()
-                    for hook in self.on_startup:
-                        await hook()
-                except FuncPyError as exc:
-                    log.error("%s", exc)
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                except Exception as exc:
-                    log.exception("Host start-up failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                if self.load_app:
+                    self.loading = True
+                    self._load_task = asyncio.ensure_future(self._load_and_start())
+                elif (failure := await self._start()) is not None:
+                    await send({"type": "lifespan.startup.failed", "message": failure})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for hook in self.on_shutdown:
-                    await hook()
-                await self.runtime.stop()
+                if self._load_task is not None and not self._load_task.done():
+                    self._load_task.cancel()  # the import thread runs on; nothing waits for it
+                    await asyncio.gather(self._load_task, return_exceptions=True)
+                await self._drain()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _drain(self) -> None:
+        """Requests have finished (uvicorn stopped accepting and waited for them); now stop the
+        triggers: timers and the task hub worker take no new work, activities in flight finish,
+        and the worker's claims on the store are released for the next host."""
+        started = time.perf_counter()
+        log.info("Draining: no new requests are accepted; stopping triggers and the task hub "
+                 "worker (work in flight finishes, store claims are released).")
+        for hook in self.on_shutdown:
+            await hook()
+        await self.runtime.stop()
+        await _close_durable_sdk_session()
+        log.info("Drained in %dms: work in flight finished, store claims released. "
+                 "Host stopped.", (time.perf_counter() - started) * 1000)
+
+
+async def _close_durable_sdk_session() -> None:
+    """The Durable SDK keeps one aiohttp session for its calls back to the host; left open,
+    asyncio logs 'Unclosed client session' errors at exit."""
+    http_utils = sys.modules.get("azure.durable_functions.models.utils.http_utils")
+    session = getattr(http_utils, "_client_session", None)
+    if session is not None and not session.closed:
+        try:
+            await session.close()
+        except Exception:  # created on another loop (a sync function's): nothing to do
+            pass
 
 
 class CustomHeaders:

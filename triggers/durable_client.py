@@ -84,7 +84,7 @@ def api_routes(runtime: Runtime) -> list[Any]:
     from starlette.routing import Route
 
     from host.auth import key_from
-    from host.taskhub.http_api import DurableApi
+    from host.taskhub.http_api import RPC_SCOPE_KEY, DurableApi
 
     def service() -> Any:
         durable = getattr(runtime, "durable", None)
@@ -102,6 +102,8 @@ def api_routes(runtime: Runtime) -> list[Any]:
             if not rest.startswith(rpc):
                 return Response(status_code=404)
             request.scope["path_params"] = {"rest": rest[len(rpc):]}
+            # The SDK double-encodes bodies (a JSON string holding JSON text); raw callers don't.
+            request.scope[RPC_SCOPE_KEY] = True
         elif runtime.config.enable_auth:
             key = key_from(request.headers, request.query_params)
             system = durable_key(runtime)

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LEASE_SECONDS = 60.0  # Azure's listener lease; renewed at half its length during a long run
+# With a shared store, a host that dies mid-run holds the run lease until it expires, and the
+# timer's occurrences are skipped until then: the task hub's lease length (30 s by default,
+# FUNCPY_LEASE_SECONDS) bounds that gap as it bounds the takeover of orchestrations.
 CLAIMS_KEPT = timedelta(days=1)  # no host retries an occurrence that old
 PURGE_EVERY = timedelta(hours=1)
 STOP_GRACE = 10.0  # seconds stop() waits for runs in flight (they are never cancelled)
@@ -176,7 +179,9 @@ class TimerTriggerKind:
                 f"— next ({spec.zone}): {when}")
 
     def create_service(self, runtime: Runtime) -> TimerService:
-        return TimerService(runtime.store, runtime.invoker, runtime.environ)
+        service = TimerService(runtime.store, runtime.invoker, runtime.environ)
+        service.lease_seconds = min(LEASE_SECONDS, runtime.taskhub_settings().lease_seconds)
+        return service
 
     def manual_value(self, fn: FunctionInfo, input: Any, runtime: Runtime) -> Any:
         """A fresh TimerRequest (the input is ignored, as in Azure): not past due, with the
@@ -224,6 +229,7 @@ class TimerService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._started: set[str] = set()
         self._last_purge: datetime | None = None
+        self.lease_seconds = LEASE_SECONDS
 
     async def offload(self, call: Callable[..., T], *args: Any) -> T:
         if isinstance(self.store, SqliteStore):
@@ -285,7 +291,7 @@ class TimerService:
         claimed this occurrence (skip it)."""
         store = self.store
         assert store is not None
-        lease = store.acquire_lease(lease_name(name), self.owner, LEASE_SECONDS)
+        lease = store.acquire_lease(lease_name(name), self.owner, self.lease_seconds)
         if lease is None:
             return None
         previous = store.get_value(status_key(name)) if status is not None else None
@@ -323,7 +329,7 @@ class TimerService:
 
     def renew(self, lease: Lease) -> Lease | None:
         assert self.store is not None
-        return self.store.renew_lease(lease, LEASE_SECONDS)
+        return self.store.renew_lease(lease, self.lease_seconds)
 
 
 class TimerRunner:
@@ -433,7 +439,7 @@ class TimerRunner:
     async def _keep_lease(self, lease: Lease) -> None:
         # Renew on the real clock: the lease's expiry is measured by the store's clock.
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 2)
+            await asyncio.sleep(self.service.lease_seconds / 2)
             try:
                 renewed = await self.service.offload(self.service.renew, lease)
             except StoreError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from host.index import FunctionInfo
+from host.invoke import InvocationError
 from host.taskhub.history import (
     COMPLETION_ID_KEY,
     WORKITEMS,
@@ -33,6 +34,8 @@ from host.taskhub.store import InstanceRecord, Message
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 # Poison-message limit: a message whose processing keeps killing its worker is given up.
 MAX_DEQUEUE = 5
+# How often a suspended instance looks at its buffered messages again.
+SUSPENDED_RECHECK_SECONDS = 1.0
 
 
 def durable_name(fn: FunctionInfo, key: str) -> str:
@@ -122,10 +125,14 @@ class EpisodeRunner:
             return self._terminal(record, decoded, fx)
         if state is None:
             if start is None:
-                # Messages for an execution whose start has not been processed yet (or stale).
-                fx.deferred = [m for m, c in decoded if c.execution_id == record.execution_id
-                               or c.execution_id is None]
-                fx.consumed = [m for m in messages if m not in fx.deferred]
+                # Messages for an execution whose start has not been processed yet: re-sent as
+                # fresh messages (as for a suspended instance), so waiting is not counted as
+                # failed dequeues by the poison check. Stale ones are dropped.
+                fx.consumed = list(messages)
+                for m, c in decoded:
+                    if c.execution_id in (record.execution_id, None):
+                        fx.messages.append(Outgoing("control", m.payload, c.instance_id,
+                                                    SUSPENDED_RECHECK_SECONDS))
                 fx.state = None
                 return fx
             state = InstanceState(replace(record), 0, {}, set(), None, [])
@@ -147,6 +154,14 @@ class EpisodeRunner:
         new_events: list[Event] = []
         appended: list[Event] = []
         suspended = record.runtime_status == "Suspended"
+        if state.history_len == 0:
+            # A new execution's first batch: its start, then the events carried over from the
+            # previous execution (bound to this one), then the rest. The queue hands messages
+            # out by visibility time, so an event raised while the carry-over was being
+            # written could otherwise come first and overtake the carried ones.
+            decoded = sorted(decoded, key=lambda d: (
+                0 if d[1].event["EventType"] == EventType.ExecutionStarted else
+                1 if d[1].execution_id == record.execution_id else 2))
         for msg, cm in decoded:
             e = cm.event
             kind = e["EventType"]
@@ -172,7 +187,13 @@ class EpisodeRunner:
                     appended.append(e)
                 continue
             if suspended:  # a suspended instance buffers its events until resumed
-                fx.deferred.append(msg)
+                # Re-queued as a fresh message rather than deferred: a deferred message is
+                # dequeued again every second, and the worker's poison check counts those
+                # dequeues, so an instance suspended for a few seconds with an event pending
+                # was failed as "dequeued 6 times". (Consumed and re-sent in one commit.)
+                fx.consumed.append(msg)
+                fx.messages.append(Outgoing("control", msg.payload, cm.instance_id,
+                                            SUSPENDED_RECHECK_SECONDS))
                 continue
             if kind == EventType.ExecutionStarted:
                 fx.consumed.append(msg)
@@ -189,7 +210,12 @@ class EpisodeRunner:
                 state.completed.add(task_id)
             fx.consumed.append(msg)
             new_events.append(e)
-        record.runtime_status = "Suspended" if suspended else record.runtime_status
+        # A resume must put the status back to Running: keeping "Suspended" made every later
+        # episode start suspended, so the instance buffered its events forever.
+        if suspended:
+            record.runtime_status = "Suspended"
+        elif record.runtime_status == "Suspended":
+            record.runtime_status = "Running"
         if not new_events:
             if appended:
                 fx.append = appended
@@ -227,9 +253,15 @@ class EpisodeRunner:
                 outcome = await self.invoke(fn, lambda: session.feed(episode))
             # `consumed` counted the whole episode; keep the count of new events only.
             outcome.consumed = max(0, outcome.consumed - len(episode) + len(new_events))
-        except (NonDeterminism, Unsupported) as exc:
+        except (NonDeterminism, Unsupported, InvocationError) as exc:
+            # The worker's invoke runs the replay through the invoker, which wraps whatever it
+            # raises in InvocationError: unwrap it, or a non-deterministic replay was retried
+            # forever instead of failing the instance.
+            cause = exc.cause if isinstance(exc, InvocationError) else exc
+            if not isinstance(cause, (NonDeterminism, Unsupported)):
+                raise
             return self._finish(state, record, fx, episode, now, "Failed",
-                                failure=f"Orchestrator function '{record.name}' failed: {exc}")
+                                failure=f"Orchestrator function '{record.name}' failed: {cause}")
         fx.ran = True
         return self._apply(state, record, outcome, episode, new_events, now, fx)
 
@@ -359,9 +391,12 @@ class EpisodeRunner:
         start = execution_started(now, me, new_ex, record.name, new_input, state.parent)
         fx.messages.append(Outgoing("control", ControlMessage(me, new_ex, start).encode(), me))
         # Azure Storage's default: events that arrived but were not processed carry over.
+        # They are bound to the new execution, so its first episode takes them right after
+        # its start, before anything raised later (see _episode).
         for e in unprocessed:
             if e["EventType"] == EventType.EventRaised:
-                fx.messages.append(Outgoing("control", ControlMessage(me, None, e).encode(), me))
+                fx.messages.append(Outgoing("control", ControlMessage(me, new_ex, e).encode(),
+                                            me))
         fx.state = None
         return fx
 

@@ -29,18 +29,29 @@ RUNNING = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 _STATUS = {s.lower(): s for s in RUNTIME_STATUSES}
 
 
-def json_text(body: bytes) -> str | None:
-    """The JSON text of a request body's value (None for an empty body)."""
+def json_text(body: bytes, *, rpc: bool = False) -> str | None:
+    """The JSON text of a request body's value (None for an empty body).
+
+    Raw callers (the public API, the CLI) send the value itself, so a JSON string is a string
+    value. The SDK's RPC calls send a JSON string *holding* the JSON text (double encoding);
+    only those are unwrapped — unwrapping raw bodies too made a raw `"42"` arrive as 42."""
     if not body.strip():
         return None
     token = json.loads(body)  # ValueError -> 400
-    if isinstance(token, str):
+    if rpc and isinstance(token, str):
         try:
             json.loads(token)
             return token  # the SDK's double encoding: the string is the JSON text
         except ValueError:
             return json.dumps(token)
     return json.dumps(token)
+
+
+RPC_SCOPE_KEY = "funcpy.durable_rpc"  # set on the request scope for the SDK's RPC calls
+
+
+def _is_rpc(request: Request) -> bool:
+    return bool(request.scope.get(RPC_SCOPE_KEY))
 
 
 def management_urls(base: str, hub: str, instance_id: str, query: str) -> dict[str, str]:
@@ -124,7 +135,7 @@ class DurableApi:
 
     async def _start(self, request: Request, name: str, instance_id: str | None) -> Response:
         try:
-            input_text = json_text(await request.body())
+            input_text = json_text(await request.body(), rpc=_is_rpc(request))
         except ValueError:
             raise ClientError(400, "Invalid JSON content in the request body.") from None
         version = request.query_params.get("version")
@@ -220,8 +231,14 @@ class DurableApi:
         reason = request.query_params.get("reason")
         if op == "raiseEvent" and len(rest) == 1:
             body = await request.body()
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if not _is_rpc(request) and media != "application/json":
+                # As the extension: event data must be sent as JSON.
+                raise ClientError(400, "Only application/json request content is supported "
+                                       "(send the event data with Content-Type: "
+                                       "application/json).")
             try:
-                data = json_text(body)
+                data = json_text(body, rpc=_is_rpc(request))
             except ValueError:
                 raise ClientError(400, "The event data is not valid JSON.") from None
             await self._db(client.raise_event, iid, rest[0], data if data is not None

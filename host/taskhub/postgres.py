@@ -246,6 +246,7 @@ class PostgresStore(SqlStore):
         """Call `callback(queue, visible_at)` (from a thread) whenever another process
         commits messages to a queue of this hub. Returns a function that stops listening."""
         stopping = threading.Event()
+        listening = threading.Event()
 
         def run() -> None:
             while not stopping.is_set():
@@ -256,6 +257,7 @@ class PostgresStore(SqlStore):
                     continue
                 try:
                     conn.execute(f'LISTEN "{self.channel}"')
+                    listening.set()
                     while not stopping.is_set():
                         for note in conn.notifies(timeout=0.5):
                             tag, _, body = note.payload.partition("#")
@@ -271,6 +273,7 @@ class PostgresStore(SqlStore):
 
         thread = threading.Thread(target=run, name="taskhub-listen", daemon=True)
         thread.start()
+        listening.wait(5.0)  # commits after this returns are heard (unless the DB is down)
 
         def stop() -> None:
             stopping.set()

@@ -211,8 +211,12 @@ class Session:
         self.context = ctx
         try:
             self.executor.execute(ctx, ctx.histories, self.orchestrator)
-        except Exception:  # the failure path; _outcome() reads the state again
-            pass
+        except Exception as exc:  # the failure path; _outcome() reads the state again
+            if ERROR_LABEL not in str(exc) and self.executor.exception is None:
+                # An orchestrator without `yield` raised straight out of fn(context), before
+                # the SDK could record it: the extension fails such an invocation with its
+                # message, so record it (else the instance stayed Running for ever).
+                self.executor.exception = exc
         consumed = max(0, min(len(new), self.executor.processed - len(history)))
         if not hasattr(self.executor, "generator"):  # a plain function: done at once
             consumed = len(new)

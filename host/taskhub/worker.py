@@ -25,13 +25,14 @@ from azure.functions import meta
 
 from host.faults import fault_point
 from host.index import FunctionIndex, FunctionInfo
-from host.invoke import InvocationError, Invoker
+from host.invoke import InvocationError, Invoker, user_frames
 from host.taskhub.episode import (
     MAX_DEQUEUE,
     TERMINAL,
     Effects,
     EpisodeRunner,
     InstanceState,
+    Outgoing,
     durable_name,
     state_from_history,
 )
@@ -73,6 +74,7 @@ class TaskHubWorker:
         self.visibility = max(5.0, settings.lease_seconds)
         self.partitions = settings.partition_count
         self.leases: dict[int, Lease] = {}
+        self._presence: Lease | None = None  # "hosts/<owner>": tells others this host is live
         self.cache: OrderedDict[str, InstanceState] = OrderedDict()
         self._orchestrators: dict[str, FunctionInfo] = {}
         self._activities: dict[str, FunctionInfo] = {}
@@ -164,12 +166,15 @@ class TaskHubWorker:
             t.cancel()
         await asyncio.gather(*self._tasks, *self._partition_tasks.values(),
                              return_exceptions=True)
-        for p, lease in list(self.leases.items()):
+        for lease in [*self.leases.values(), self._presence]:
+            if lease is None:
+                continue
             try:
                 await self._db(self.store.release_lease, lease)
             except StoreError:
                 pass
-            self.leases.pop(p, None)
+        self.leases.clear()
+        self._presence = None
         for msg in list(self._inflight.values()):  # let another host take them at once
             try:
                 await self._db(self.store.update_visibility, msg, 0.0)
@@ -186,9 +191,13 @@ class TaskHubWorker:
 
     # -- leases ----------------------------------------------------------------------------
 
-    def _fair_share(self, leases: list[Lease], now: float) -> int:
-        owners = {lease.owner for lease in leases if lease.expires_at > now} | {self.owner}
-        return -(-self.partitions // len(owners))
+    def _fair_share(self, hosts: list[Lease], now: float) -> int:
+        """This host's share of the partitions: live hosts (those renewing a presence lease)
+        sorted by name, the first (partitions mod hosts) of them taking one extra, so the
+        shares add up to the partition count and every host computes the same split."""
+        live = sorted({h.owner for h in hosts if h.expires_at > now} | {self.owner})
+        base, extra = divmod(self.partitions, len(live))
+        return base + (1 if live.index(self.owner) < extra else 0)
 
     async def _lease_loop(self) -> None:
         while self._running:
@@ -199,6 +208,13 @@ class TaskHubWorker:
             await asyncio.sleep(self.lease_seconds / 3)
 
     async def _balance_leases(self) -> None:
+        presence = f"hosts/{self.owner}"
+        if self._presence is not None:
+            self._presence = await self._db(self.store.renew_lease, self._presence,
+                                            self.lease_seconds)
+        if self._presence is None:
+            self._presence = await self._db(self.store.acquire_lease, presence, self.owner,
+                                            self.lease_seconds)
         for p, lease in list(self.leases.items()):
             renewed = await self._db(self.store.renew_lease, lease, self.lease_seconds)
             if renewed is None:
@@ -206,8 +222,8 @@ class TaskHubWorker:
             else:
                 self.leases[p] = renewed
         now = self.clock()
-        existing = await self._db(self.store.list_leases, "control-")
-        target = self._fair_share(existing, now)
+        hosts = await self._db(self.store.list_leases, "hosts/")
+        target = self._fair_share(hosts, now)
         if len(self.leases) > target:
             for p in sorted(self.leases)[target:]:
                 await self._release(p)
@@ -390,15 +406,20 @@ class TaskHubWorker:
         if fx.append and fx.record is not None:
             tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
                               [json.dumps(e, separators=(",", ":")) for e in fx.append])
+        blocked: set[str] = set()
         for child in fx.children:
             existing = tx.get_instance(child.instance_id)
             if existing is not None and existing.runtime_status not in TERMINAL:
-                raise StoreError(f"sub-orchestration id '{child.instance_id}' is running")
+                blocked.add(child.instance_id)
+                continue
             tx.create_instance(child, replace_statuses=TERMINAL)
+        messages = fx.messages
+        if blocked:
+            messages = self._refuse_children(instance_id, fx, blocked)
         # One statement per (queue, instance, delay) group: a fan-out of 2,000 activities
         # is one insert, not 2,000.
         groups: dict[tuple[str, str, float], list[str]] = {}
-        for out in fx.messages:
+        for out in messages:
             queue = out.queue if out.queue == WORKITEMS else control_queue(
                 partition_of(out.instance_id, self.partitions))
             groups.setdefault((queue, out.instance_id, out.delay), []).append(out.payload)
@@ -408,6 +429,25 @@ class TaskHubWorker:
             tx.put_instance(fx.record)
         for m in fx.consumed:
             tx.delete_message(m)
+
+    def _refuse_children(self, instance_id: str, fx: Effects,
+                         blocked: set[str]) -> list[Outgoing]:
+        """A sub-orchestration whose explicit instance id is already running is not started;
+        the parent gets SubOrchestrationInstanceFailed, which its code can catch."""
+        assert fx.record is not None
+        scheduled = {e.get("InstanceId"): int(e["EventId"]) for e in fx.append
+                     if e["EventType"] == EventType.SubOrchestrationInstanceCreated}
+        kept = [m for m in fx.messages if not (
+            m.instance_id in blocked and ControlMessage.decode(m.payload).event["EventType"]
+            == EventType.ExecutionStarted)]
+        for child in sorted(blocked):
+            failed = event(EventType.SubOrchestrationInstanceFailed, self.clock(),
+                           TaskScheduledId=scheduled.get(child),
+                           Reason=f"An orchestration instance with id '{child}' already exists "
+                           "and is still running.", Details=None)
+            kept.append(Outgoing("control", ControlMessage(
+                instance_id, fx.record.execution_id, failed).encode(), instance_id))
+        return kept
 
     async def _poisoned(self, record: Any, poison: list[Message],
                         msgs: list[Message]) -> list[Message]:
@@ -538,8 +578,9 @@ class TaskHubWorker:
             cause = exc.cause
         except Exception as exc:  # input or output conversion
             cause = exc
+        trace = traceback.format_exception(type(cause), cause, user_frames(cause.__traceback__))
         details = json.dumps({"type": type(cause).__name__, "message": str(cause),
-                              "stackTrace": "".join(traceback.format_exception(cause))})
+                              "stackTrace": "".join(trace)})
         return event(EventType.TaskFailed, self.clock(), TaskScheduledId=item.task_id,
                      Reason=f"Activity function '{item.name}' failed: {type(cause).__name__}: "
                      f"{cause}", Details=details)

@@ -1,0 +1,172 @@
+"""`func-py init --docker-only`: the container files for an existing app, as Core Tools'
+`func init --docker-only` writes them — but for an image that runs func-py, not the .NET host.
+
+The Dockerfile starts from the slim official Python image (version as a build argument),
+installs the app's requirements.txt and func-py (a func-py wheel under wheels/ in the build
+context wins over PyPI), copies the app in, and runs `func-py start --production` as a non-root
+user, with a health check on the readiness endpoint. This module writes files; it never builds
+or runs anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from host import __version__
+from host.errors import FuncPyError
+
+DEFAULT_PYTHON = "3.11"
+CONTAINER_PORT = 8080  # a non-root process may not bind 80 under podman or Kubernetes
+APP_ROOT = "/home/site/wwwroot"  # Azure's AzureWebJobsScriptRoot in its images
+DATA_DIR = f"{APP_ROOT}/.func-py"  # the SQLite task hub: mount a volume here
+
+DOCKERFILE = """\
+# Written by `func-py init --docker-only` (func-py {version}); edit freely.
+# Build, then run with a key and a volume for the durable state:
+#   docker build -t {tag} .
+#   docker run -p 8080:{port} -e FUNCPY_MASTER_KEY=<a long random string> \\
+#       -v {tag}-data:{data_dir} {tag}
+# With podman, add `--format docker` to the build to keep the HEALTHCHECK.
+# Settings come from the environment (-e NAME=value); local.settings.json is not copied in.
+ARG PYTHON_VERSION={python}
+FROM python:${{PYTHON_VERSION}}-slim
+
+ENV PYTHONUNBUFFERED=1 \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    PIP_NO_CACHE_DIR=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PATH=/opt/venv/bin:$PATH
+
+# func-py from PyPI at the version that wrote this file, unless the build context has a
+# func-py wheel in wheels/ (which may also hold wheels for requirements.txt):
+#   pip wheel --no-deps -w wheels /path/to/func-py
+ARG FUNCPY_VERSION={version}
+COPY requirements.txt wheels* /tmp/build/
+RUN python -m venv /opt/venv \\
+ && set -- /tmp/build/func_py-*.whl \\
+ && if [ -e "$1" ]; then funcpy="$1[postgres]"; \\
+    else funcpy="func-py[postgres]==$FUNCPY_VERSION"; fi \\
+ && pip install --find-links /tmp/build -r /tmp/build/requirements.txt "$funcpy" \\
+ && rm -rf /tmp/build
+
+RUN groupadd --system --gid 1000 app \\
+ && useradd --system --uid 1000 --gid app --no-create-home --home-dir /home/site \\
+    --shell /usr/sbin/nologin app
+WORKDIR {app_root}
+COPY . .
+# The only folder the app user may write: the embedded task hub and timer status.
+RUN mkdir -p {data_dir} && chown app:app {data_dir}
+
+ENV AzureWebJobsScriptRoot={app_root} \\
+    PORT={port}
+USER 1000:1000
+EXPOSE {port}
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\
+    CMD {health_cmd}
+# SIGTERM drains: no new requests or durable work, in-flight work finishes, claims released.
+STOPSIGNAL SIGTERM
+CMD ["func-py", "start", "--production"]
+"""
+
+DOCKERIGNORE = """\
+# Written by `func-py init --docker-only`: what stays out of the image.
+local.settings.json
+.func-py
+.venv
+venv
+env
+.python_packages
+.git
+.gitignore
+.vscode
+.idea
+Dockerfile
+.dockerignore
+**/__pycache__
+**/*.py[cod]
+.pytest_cache
+.ruff_cache
+.mypy_cache
+__blobstorage__
+__queuestorage__
+__tablestorage__
+__azurite_db*__.json
+"""
+
+# The slim image has no curl; Python is there anyway.
+HEALTH_CMD = ('["python", "-c", "import os, urllib.request; urllib.request.urlopen('
+              "'http://127.0.0.1:%s/runtime/health/ready' % os.environ.get('PORT', '8080'), "
+              'timeout=2)"]')
+_PYTHON = re.compile(r"^3\.(\d+)$")
+
+
+def add_init_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("init", help="write a Dockerfile and .dockerignore for the app "
+                                    "(like `func init --docker-only`)")
+    p.add_argument("folder", nargs="?", default=".", help="the app folder (default: here)")
+    p.add_argument("--docker-only", dest="docker_only", action="store_true",
+                   help="write only the container files (the only mode func-py has)")
+    p.add_argument("--docker", dest="docker_only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--force", action="store_true", help="overwrite an existing Dockerfile")
+    p.add_argument("--python-version", dest="python_version", default=DEFAULT_PYTHON,
+                   metavar="3.X", help=f"the base image's Python (default {DEFAULT_PYTHON})")
+
+
+def render_dockerfile(python_version: str = DEFAULT_PYTHON, tag: str = "myapp") -> str:
+    return DOCKERFILE.format(version=__version__, python=python_version, tag=tag,
+                             port=CONTAINER_PORT, app_root=APP_ROOT, data_dir=DATA_DIR,
+                             health_cmd=HEALTH_CMD)
+
+
+def _image_tag(folder: Path) -> str:
+    tag = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-")
+    return tag or "myapp"
+
+
+def write_container_files(folder: Path, *, python_version: str = DEFAULT_PYTHON,
+                          force: bool = False) -> list[str]:
+    """Write Dockerfile and .dockerignore into `folder`; returns what was done, line by line."""
+    m = _PYTHON.match(python_version)
+    if m is None or int(m.group(1)) < 11:
+        raise FuncPyError(f"--python-version {python_version} is not supported: func-py needs "
+                          "Python 3.11 or newer (give it as 3.X, e.g. 3.12)")
+    if not folder.is_dir():
+        raise FuncPyError(f"{folder} is not a folder")
+    if not (folder / "host.json").is_file():
+        raise FuncPyError(f"{folder} has no host.json: run `func-py init --docker-only` in the "
+                          "app folder (the one with function_app.py and host.json)")
+    if not (folder / "requirements.txt").is_file():
+        raise FuncPyError(f"{folder} has no requirements.txt: the image installs the app's "
+                          "packages from it, as Azure does; create one (it may list just "
+                          "azure-functions)")
+    dockerfile, ignore = folder / "Dockerfile", folder / ".dockerignore"
+    if dockerfile.exists() and not force:
+        raise FuncPyError(f"{dockerfile} already exists: use --force to overwrite it")
+    done = []
+    dockerfile.write_text(render_dockerfile(python_version, _image_tag(folder.resolve())))
+    done.append(f"Wrote {dockerfile.name} (python:{python_version}-slim, port "
+                f"{CONTAINER_PORT}, func-py start --production)")
+    if ignore.exists() and not force:
+        done.append(f"Kept the existing {ignore.name} (--force replaces it); make sure it "
+                    "leaves out local.settings.json and .func-py")
+    else:
+        ignore.write_text(DOCKERIGNORE)
+        done.append(f"Wrote {ignore.name}")
+    return done
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.docker_only:
+        raise FuncPyError("func-py init writes the container files of an existing app: run "
+                          "`func-py init --docker-only` in the app folder (create the app "
+                          "itself with Core Tools' `func init` or by hand)")
+    folder = Path(args.folder)
+    for line in write_container_files(folder, python_version=args.python_version,
+                                      force=args.force):
+        print(line)
+    tag = _image_tag(folder.resolve())
+    print(f"Next: docker build -t {tag} . && docker run -p 8080:{CONTAINER_PORT} "
+          f"-e FUNCPY_MASTER_KEY=<key> -v {tag}-data:{DATA_DIR} {tag}")
+    return 0

@@ -1,0 +1,126 @@
+"""Scale-out on PostgreSQL: several real `func-py start` hosts share one task hub; the work
+spreads over them and nothing is lost when one is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import APPS
+from tests.harness import HostProcess, wait_until
+
+POSTGRES = os.environ.get("FUNCPY_TEST_POSTGRES")
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not POSTGRES, reason="set FUNCPY_TEST_POSTGRES to a "
+                                 "PostgreSQL URL to run the scale-out tests")]
+API = "/runtime/webhooks/durabletask"
+
+
+@pytest.fixture()
+def hub_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    hub = f"Scale{uuid.uuid4().hex[:10]}"
+    env = {"FUNCPY_PG": str(POSTGRES), "FUNCPY_LEASE_SECONDS": "3",
+           "AzureFunctionsJobHost__extensions__durableTask__hubName": hub,
+           "FUNCPY_TEST_RUNS": str(tmp_path / "runs.log"),
+           "FUNCPY_TEST_TICKS": str(tmp_path / "ticks.log")}
+    yield env
+    from host.taskhub.postgres import PostgresStore
+
+    store = PostgresStore(str(POSTGRES), hub)
+    store.delete_hub()
+    store.close()
+
+
+def _hosts(n: int, env: dict[str, str], tmp_path: Path) -> list[HostProcess]:
+    return [HostProcess(APPS / "scaleout", "--no-reload", env=env,
+                        log_path=tmp_path / f"host{i}.log").start() for i in range(n)]
+
+
+def _status(host: HostProcess, iid: str) -> dict:
+    return httpx.get(host.url(f"{API}/instances/{iid}"), timeout=10).json()
+
+
+def _start(host: HostProcess, name: str, arg: object, iid: str) -> None:
+    r = httpx.post(host.url(f"{API}/orchestrators/{name}/{iid}"), json=arg, timeout=10)
+    assert r.status_code == 202, r.text
+
+
+def test_three_hosts_mixed_load_survive_a_kill_9(hub_env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    hosts = _hosts(3, hub_env, tmp_path)
+    try:
+        a, b, c = hosts
+        # Partitions spread over the hosts.
+        wait_until(lambda: all(
+            httpx.get(h.url("/admin/host/status")).json()["taskHub"]["partitions"]
+            for h in hosts), timeout=20, what="every host to own a partition")
+        expected: dict[str, object] = {}
+        for i in range(8):
+            _start(a, "chain", 6, f"chain-{i}")
+            expected[f"chain-{i}"] = sum(2 * k for k in range(6))
+        for i in range(3):
+            _start(b, "fanout", 12, f"fan-{i}")
+            expected[f"fan-{i}"] = sum(2 * k for k in range(12))
+        for i in range(4):
+            _start(c, "approval", None, f"ask-{i}")
+            expected[f"ask-{i}"] = {"decision": f"yes-{i}", "done": 2}
+        runs = Path(hub_env["FUNCPY_TEST_RUNS"])
+        wait_until(lambda: runs.exists() and len(runs.read_text().splitlines()) >= 20,
+                   timeout=30, what="activities to run")
+        b.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        b.wait_exit(10)
+        for i in range(4):
+            r = httpx.post(c.url(f"{API}/instances/ask-{i}/raiseEvent/decision"),
+                           json=f"yes-{i}", timeout=10)
+            assert r.status_code == 202, r.text
+        for iid, output in expected.items():
+            status = wait_until(
+                lambda iid=iid: (s := _status(a, iid))["runtimeStatus"] == "Completed" and s,
+                timeout=60, what=f"{iid} to complete after the kill")
+            assert status["output"] == output, iid
+        pids = {line.split()[0] for line in runs.read_text().splitlines()}
+        assert len(pids) >= 2  # activities ran on several hosts
+        # The survivors take over the dead host's partitions once its leases expire.
+        def owned() -> list[int]:
+            return sorted(p for h in (a, c) for p in
+                          httpx.get(h.url("/admin/host/status")).json()["taskHub"]["partitions"])
+        wait_until(lambda: owned() == [0, 1, 2, 3], timeout=20,
+                   what="the survivors to own every partition")
+        # Each timer occurrence fired once across all hosts (never twice).
+        ticks = Counter(line.split()[0]
+                        for line in Path(hub_env["FUNCPY_TEST_TICKS"]).read_text().splitlines())
+        assert ticks and max(ticks.values()) == 1, ticks.most_common(3)
+    finally:
+        for h in hosts:
+            h.stop()
+
+
+def test_graceful_stop_hands_partitions_over_at_once(hub_env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    env = {**hub_env, "FUNCPY_LEASE_SECONDS": "30"}  # a takeover by expiry would take 30 s
+    first, second = _hosts(2, env, tmp_path)
+    try:
+        wait_until(lambda: all(
+            httpx.get(h.url("/admin/host/status")).json()["taskHub"]["partitions"]
+            for h in (first, second)), timeout=30, what="both hosts to own partitions")
+        assert first.stop(signal.SIGTERM) == 0
+        t0 = time.monotonic()
+        wait_until(lambda: sorted(httpx.get(second.url("/admin/host/status")).json()
+                                  ["taskHub"]["partitions"]) == [0, 1, 2, 3],
+                   timeout=20, what="the other host to take every partition")
+        assert time.monotonic() - t0 < 15  # released, not expired (30 s)
+        _start(second, "chain", 3, "after-stop")
+        status = wait_until(lambda: (s := _status(second, "after-stop"))["runtimeStatus"]
+                            == "Completed" and s, timeout=20, what="a chain on the survivor")
+        assert status["output"] == 6
+    finally:
+        first.stop()
+        second.stop()
