@@ -51,8 +51,8 @@ RUN python -m venv /opt/venv \\
  && pip install --find-links /tmp/build -r /tmp/build/requirements.txt "$funcpy" \\
  && rm -rf /tmp/build
 
-RUN groupadd --system --gid 1000 app \\
- && useradd --system --uid 1000 --gid app --no-create-home --home-dir /home/site \\
+RUN groupadd --gid 1000 app \\
+ && useradd --uid 1000 --gid app --no-create-home --home-dir /home/site \\
     --shell /usr/sbin/nologin app
 WORKDIR {app_root}
 COPY . .

@@ -258,8 +258,11 @@ class HttpDispatcher:
         elif fn.name in index.disabled:
             return empty(404)
         try:
-            body = await read_body(receive, runtime.config.max_body_bytes,
-                                   headers.get("content-length"))
+            declared = headers.get("content-length")
+            if declared is None and "transfer-encoding" not in headers:
+                body = b""  # nothing to read (most GETs): skip the receive round
+            else:
+                body = await read_body(receive, runtime.config.max_body_bytes, declared)
         except BodyTooLarge:
             return empty(413, f"request body exceeds the limit of "
                               f"{runtime.config.max_body_bytes} bytes")
