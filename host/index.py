@@ -6,6 +6,7 @@ mutates one after it is built, so requests in flight keep a consistent view of t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import types
 from collections.abc import Callable, Mapping
@@ -33,6 +34,11 @@ class FunctionInfo:
     @property
     def trigger_type(self) -> str:
         return str(self.trigger["type"])
+
+    @functools.cached_property
+    def has_return(self) -> bool:
+        """Whether a `$return` binding carries the return value (read on every call)."""
+        return any(b.get("name") == "$return" for b in self.bindings)
 
     def binding(self, name: str) -> Binding | None:
         for b in self.bindings:

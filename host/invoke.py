@@ -152,7 +152,7 @@ class Invoker:
             else:
                 args, outs = self._arguments(fn, trigger_value, inv, retry)
                 value = await self._call(fn, args)
-            if value is not None and fn.binding("$return") is None \
+            if value is not None and not fn.has_return \
                     and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
                 raise RuntimeError(
                     f"function '{fn.name}' without a $return binding returned a non-None value"

@@ -70,6 +70,7 @@ class LevelPolicy:
         self._levels = {k.lower(): dotnet_level(v) for k, v in levels.items()}
         self.default = self._levels.get("default", logging.INFO)
         self.host = min(self._levels.get("host", self.default), logging.DEBUG if verbose else 99)
+        self._invocation_levels: dict[str, int] = {}
 
     def for_function(self, name: str) -> int:
         name = name.lower()
@@ -77,6 +78,17 @@ class LevelPolicy:
             if key in self._levels:
                 return self._levels[key]
         return self.default
+
+    def for_invocations(self, name: str) -> int:
+        """Level of a function's Executing/Executed lines: category `Function.<name>` (as in
+        Azure, where host.json `"Function": "Warning"` silences them)."""
+        level = self._invocation_levels.get(name)
+        if level is None:
+            lower = name.lower()
+            level = next((self._levels[k] for k in (f"function.{lower}", "function")
+                          if k in self._levels), self.default)
+            self._invocation_levels[name] = level
+        return level
 
     def lowest(self) -> int:
         return min([self.default, self.host, *self._levels.values()])
@@ -180,6 +192,7 @@ class _Console(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 _console: _Console | None = None
+_policy: LevelPolicy | None = None
 _json_lines = False
 
 
@@ -190,6 +203,9 @@ def host_line(message: str, invocation: InvocationTag | None = None) -> None:
     console = _console
     if console is None or not log.isEnabledFor(logging.INFO):
         log.info("%s", message)
+        return
+    if invocation is not None and _policy is not None and \
+            _policy.for_invocations(invocation.function_name) > logging.INFO:
         return
     now = time.time()
     stamp = _timestamp_at(now)
@@ -212,8 +228,8 @@ def host_line(message: str, invocation: InvocationTag | None = None) -> None:
 
 
 def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool) -> None:
-    global _console, _json_lines
-    policy = LevelPolicy(levels, verbose)
+    global _console, _json_lines, _policy
+    policy = _policy = LevelPolicy(levels, verbose)
     # Caller lookup walks the stack for every record; no format here shows file or line.
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logMultiprocessing = False

@@ -9,6 +9,7 @@ finishes on the old code.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import MutableMapping
@@ -71,6 +72,10 @@ class Runtime:
         """Import the app; raises AppLoadError (the CLI exits with its message)."""
         self.state = "Starting"
         self.index = load(self.importer, self.config, self.environ, generation=1)
+        # What is loaded now (the SDKs, the app) lives as long as the process: move it out of
+        # the collector's way, or every full collection walks it while requests are served.
+        gc.collect()
+        gc.freeze()
         return self.index
 
     async def start(self) -> None:

@@ -368,20 +368,14 @@ class ErrorGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracking)
+            await self.app(scope, receive, send)
         except Exception:
             log.exception("Unhandled error while serving %s %s", scope["method"], scope["path"])
-            if not started:
+            try:
                 await Response("internal error in func-py", status_code=500)(scope, receive, send)
+            except RuntimeError:
+                pass  # the response had already started: the server closes the connection
 
 
 class AspNetCors(CORSMiddleware):

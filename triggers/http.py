@@ -95,6 +95,8 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _query(query_string: bytes) -> dict[str, str]:
+    if not query_string:
+        return {}
     out: dict[str, str] = {}
     for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=False):
         out[k] = f"{out[k]},{v}" if k in out else v
@@ -191,7 +193,7 @@ def _from_str(text: str) -> Response:
 
 def to_response(fn: FunctionInfo, value: Any,
                 outputs: Mapping[str, Any]) -> Response | RawResponse:
-    if fn.binding("$return") is None:
+    if not fn.has_return:
         named = [b for b in fn.output_bindings if b["type"] == "http"]
         value = outputs.get(str(named[0]["name"])) if named else None
     if isinstance(value, func.HttpResponse):
