@@ -106,7 +106,7 @@ class DurableService:
                 # The host lock proves no other host is alive, so this host may take over the
                 # partition leases of a crashed predecessor at once: one fixed owner name.
                 owner = "sqlite-host"
-                self._lock = HostLock(settings.sqlite_path)
+                self._lock = HostLock(settings.sqlite_path, settings.hub)
                 self._lock.acquire()
                 released = store.release_claimed()
                 if released:

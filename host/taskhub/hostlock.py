@@ -16,8 +16,13 @@ from host.errors import SettingsError
 
 
 class HostLock:
-    def __init__(self, db_path: Path) -> None:
-        self.path = db_path.with_name(db_path.name + ".lock")
+    """One per (database file, hub): several hubs in one file are served by different hosts
+    safely, since each hub's messages and leases are its own."""
+
+    def __init__(self, db_path: Path, hub: str) -> None:
+        self.db_path = db_path
+        self.hub = hub
+        self.path = db_path.with_name(f"{db_path.name}.{hub.lower()}.lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -29,10 +34,10 @@ class HostLock:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise SettingsError(
-                f"Another func-py host (pid {holder}) is running the task hub in "
-                f"{self.path.with_suffix('')}. An SQLite task hub serves one host: stop the "
-                "other one, or give this app its own hub, or use the PostgreSQL task hub to "
-                "share work between hosts.") from None
+                f"Another func-py host (pid {holder}) is running task hub '{self.hub}' in "
+                f"{self.db_path}. An SQLite task hub serves one host: stop the other one, give "
+                "this app its own hub (host.json extensions.durableTask.hubName), or use the "
+                "PostgreSQL task hub to share work between hosts.") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
