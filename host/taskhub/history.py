@@ -17,6 +17,7 @@ from typing import Any
 Event = dict[str, Any]
 
 WORKITEMS = "workitems"
+BATCH = 64  # messages taken from a queue at a time
 
 
 class EventType(IntEnum):

@@ -15,17 +15,15 @@ import logging
 import os
 import socket
 import time
-import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from azure.functions import meta
-
 from host.faults import fault_point
 from host.index import FunctionIndex, FunctionInfo
-from host.invoke import InvocationError, Invoker, user_frames
+from host.invoke import Invoker
+from host.taskhub.activities import ActivityWorker
 from host.taskhub.episode import (
     MAX_DEQUEUE,
     TERMINAL,
@@ -37,10 +35,10 @@ from host.taskhub.episode import (
     state_from_history,
 )
 from host.taskhub.history import (
+    BATCH,
     WORKITEMS,
     ControlMessage,
     EventType,
-    WorkItem,
     control_queue,
     event,
     partition_of,
@@ -55,9 +53,7 @@ from host.taskhub.store import (
 )
 
 log = logging.getLogger("func_py.taskhub")
-BATCH = 64
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
-_ACTIVITY = meta.get_binding_registry().get("activityTrigger")
 
 
 class TaskHubWorker:
@@ -80,18 +76,14 @@ class TaskHubWorker:
         self._activities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._due: dict[str, float | None] = {}  # queue -> earliest delayed message known
-        self._activity_wake = asyncio.Event()
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
-        self._act_slots = asyncio.Semaphore(settings.max_activities)
-        self._inflight: dict[int, Message] = {}
-        self._results: asyncio.Queue[tuple[int, WorkItem, dict[str, Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
         self._partition_tasks: dict[int, asyncio.Task[Any]] = {}
-        self._activity_tasks: set[asyncio.Task[Any]] = set()
         self._running = False
         self._stop_listening: Callable[[], None] | None = None
         # SQLite answers in microseconds on this thread; a network database goes to a thread.
         self._inline_db = type(store).__name__ == "SqliteStore"
+        self.activities = ActivityWorker(self)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
                                     self._invoke_orchestrator, clock)
 
@@ -135,13 +127,13 @@ class TaskHubWorker:
             self._stop_listening = listen(
                 lambda q, at: loop.call_soon_threadsafe(self._on_remote, q, at))
         self._tasks = [asyncio.ensure_future(self._lease_loop()),
-                       asyncio.ensure_future(self._activity_loop()),
-                       asyncio.ensure_future(self._result_loop())]
+                       asyncio.ensure_future(self.activities.loop()),
+                       asyncio.ensure_future(self.activities.result_loop())]
 
     def _on_remote(self, queue: str, visible_at: float) -> None:
         """Another host committed messages to `queue`."""
         if queue == WORKITEMS:
-            self._activity_wake.set()
+            self.activities.wake.set()
             return
         if visible_at > self.clock():
             self._expect(queue, visible_at)
@@ -156,12 +148,10 @@ class TaskHubWorker:
             await asyncio.to_thread(self._stop_listening)
         for ev in self._wake.values():
             ev.set()
-        self._activity_wake.set()
+        self.activities.wake.set()
         for t in list(self._partition_tasks.values()):
             t.cancel()
-        if self._activity_tasks:
-            await asyncio.wait(list(self._activity_tasks), timeout=grace)
-        await self._drain_results()
+        await self.activities.finish(grace)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, *self._partition_tasks.values(),
@@ -175,11 +165,7 @@ class TaskHubWorker:
                 pass
         self.leases.clear()
         self._presence = None
-        for msg in list(self._inflight.values()):  # let another host take them at once
-            try:
-                await self._db(self.store.update_visibility, msg, 0.0)
-            except StoreError:
-                pass
+        await self.activities.release_inflight()
 
     def wake_partition_of(self, instance_id: str) -> None:
         ev = self._wake.get(partition_of(instance_id, self.partitions))
@@ -187,7 +173,7 @@ class TaskHubWorker:
             ev.set()
 
     def wake_activities(self) -> None:
-        self._activity_wake.set()
+        self.activities.wake.set()
 
     # -- leases ----------------------------------------------------------------------------
 
@@ -387,7 +373,7 @@ class TaskHubWorker:
     def _wake_for(self, fx: Effects) -> None:
         for out in fx.messages:
             if out.queue == WORKITEMS:
-                self._activity_wake.set()
+                self.activities.wake.set()
             elif out.delay <= 0:
                 self.wake_partition_of(out.instance_id)
             else:
@@ -491,7 +477,7 @@ class TaskHubWorker:
                     instance_id=record.instance_id)
             for m in rewound:
                 tx.delete_message(m)
-        self._activity_wake.set()
+        self.activities.wake.set()
         self.cache.pop(record.instance_id, None)
         log.info("Rewound instance '%s'.", record.instance_id)
         return new_record, rest, state_from_history(new_record, new_history)
@@ -506,122 +492,3 @@ class TaskHubWorker:
         result = await self.invoker.invoke(fn, None, reason="(null)", target=run)
         outcome: Outcome = result.value
         return outcome
-
-    # -- activities ------------------------------------------------------------------------
-
-    async def _activity_loop(self) -> None:
-        renew_every = self.visibility / 3
-        next_renew = time.monotonic() + renew_every
-        while self._running:
-            if time.monotonic() >= next_renew:
-                await self._renew_inflight()
-                next_renew = time.monotonic() + renew_every
-            free = self.settings.max_activities - len(self._activity_tasks)
-            if free <= 0:
-                await asyncio.wait(list(self._activity_tasks), timeout=renew_every,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                continue
-            self._activity_wake.clear()
-            want = min(free, BATCH)
-            try:
-                msgs = await self._db(self.store.get_messages, WORKITEMS, want, self.visibility)
-            except StoreError as exc:
-                log.warning("Reading work items failed (will retry): %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for m in msgs:
-                self._inflight[m.id] = m
-                task = asyncio.ensure_future(self._run_activity(m))
-                self._activity_tasks.add(task)
-                task.add_done_callback(self._activity_tasks.discard)
-            if len(msgs) < want:
-                await self._wait(self._activity_wake, WORKITEMS)
-
-    async def _renew_inflight(self) -> None:
-        for mid, m in list(self._inflight.items()):
-            try:
-                self._inflight[mid] = await self._db(self.store.update_visibility, m,
-                                                     self.visibility)
-            except PopReceiptMismatch:
-                self._inflight.pop(mid, None)
-            except StoreError:
-                pass
-
-    async def _run_activity(self, msg: Message) -> None:
-        item = WorkItem.decode(msg.payload)
-        fn = self._activity(item.name)
-        now = self.clock
-        if msg.dequeue_count > MAX_DEQUEUE:
-            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                           Reason=f"Activity function '{item.name}' was abandoned after "
-                           f"{msg.dequeue_count - 1} attempts: its worker kept dying before "
-                           "it finished.", Details=None)
-        elif fn is None:
-            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                           Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
-                           "is not an activity function.", Details=None)
-        else:
-            fault_point("activity-started")
-            result = await self._call_activity(fn, item)
-            fault_point("activity-finished")
-        await self._results.put((msg.id, item, result))
-
-    async def _call_activity(self, fn: FunctionInfo, item: WorkItem) -> dict[str, Any]:
-        try:
-            value = _ACTIVITY.decode(meta.Datum(item.input if item.input is not None
-                                                else "null", "string"), trigger_metadata={})
-            outcome = await self.invoker.invoke(fn, value, reason="(null)")
-            encoded = _ACTIVITY.encode(outcome.value, expected_type=None).value
-            return event(EventType.TaskCompleted, self.clock(), TaskScheduledId=item.task_id,
-                         Result=encoded)
-        except InvocationError as exc:
-            cause = exc.cause
-        except Exception as exc:  # input or output conversion
-            cause = exc
-        trace = traceback.format_exception(type(cause), cause, user_frames(cause.__traceback__))
-        details = json.dumps({"type": type(cause).__name__, "message": str(cause),
-                              "stackTrace": "".join(trace)})
-        return event(EventType.TaskFailed, self.clock(), TaskScheduledId=item.task_id,
-                     Reason=f"Activity function '{item.name}' failed: {type(cause).__name__}: "
-                     f"{cause}", Details=details)
-
-    async def _result_loop(self) -> None:
-        while True:
-            first = await self._results.get()
-            batch = [first]
-            while not self._results.empty():
-                batch.append(self._results.get_nowait())
-            await self._commit_results(batch)
-
-    async def _drain_results(self) -> None:
-        batch = []
-        while not self._results.empty():
-            batch.append(self._results.get_nowait())
-        if batch:
-            await self._commit_results(batch)
-
-    async def _commit_results(self, batch: list[tuple[int, WorkItem, dict[str, Any]]]) -> None:
-        ready = [(self._inflight.pop(mid, None), item, e) for mid, item, e in batch]
-        todo = [(m, item, e) for m, item, e in ready if m is not None]
-        try:
-            await self._db(self._commit_activity_results, todo)
-        except StoreError:
-            # One stale message must not sink the others: commit them one by one.
-            for one in todo:
-                try:
-                    await self._db(self._commit_activity_results, [one])
-                except StoreError as exc:
-                    log.info("Activity result for '%s' task %d not committed: %s",
-                             one[1].instance_id, one[1].task_id, exc)
-        fault_point("activity-committed")
-        for _, item, _ in todo:
-            self.wake_partition_of(item.instance_id)
-
-    def _commit_activity_results(self, todo: list[tuple[Message, WorkItem, dict[str, Any]]]
-                                 ) -> None:
-        with self.store.transaction() as tx:
-            for msg, item, e in todo:
-                queue = control_queue(partition_of(item.instance_id, self.partitions))
-                tx.put_message(queue, ControlMessage(item.instance_id, item.execution_id,
-                                                     e).encode(), instance_id=item.instance_id)
-                tx.delete_message(msg)
