@@ -428,3 +428,15 @@ def test_activity_exception_is_catchable_in_the_orchestrator(durable: Durable) -
     caught = status["output"]["caught"]
     assert caught.startswith(
         "Activity function 'always_fails' failed: ValueError: no luck with catcher")
+
+
+def test_sub_orchestration_id_already_running_fails_the_call_not_the_parent(
+        durable: Durable) -> None:
+    busy = durable.start("approval", instance_id=new_id("busy"))
+    durable.wait(busy, "Running")
+    status = durable.wait(durable.start("call_busy", busy))
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"].startswith(
+        f"refused: An orchestration instance with id '{busy}' already exists and is still "
+        "running."), status["output"]
+    assert durable.status(busy).json()["runtimeStatus"] == "Running"  # left alone

@@ -387,3 +387,13 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
                                  mimetype="application/json")
     return func.HttpResponse(json.dumps({"result": _jsonable(result)}, default=str),
                              mimetype="application/json")
+
+
+@app.orchestration_trigger(context_name="context")
+def call_busy(context: df.DurableOrchestrationContext):
+    """Starts `approval` under an explicit id that the test keeps running."""
+    try:
+        yield context.call_sub_orchestrator("approval", None, context.get_input())
+    except Exception as exc:  # the SDK surfaces the failure as a plain Exception
+        return f"refused: {exc}"
+    return "started"
