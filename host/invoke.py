@@ -99,14 +99,9 @@ class Invoker:
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def add_provider(self, binding_type: str, provider: InputProvider) -> None:
         self.providers[binding_type] = provider
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
 
     def _arguments(self, fn: FunctionInfo, trigger_value: Any, invocation_id: str,
                    retry: RetryContext | None) -> tuple[dict[str, Any], dict[str, Out]]:
@@ -142,7 +137,6 @@ class Invoker:
         token = current_invocation.set(tag)
         remember_invocation(tag)
         self.in_flight += 1
-        self._idle.clear()
         host_line(f"Executing 'Functions.{fn.name}' (Reason='{reason}', Id={inv})", tag)
         start = time.perf_counter()
         try:
@@ -167,8 +161,6 @@ class Invoker:
             raise InvocationError(fn.name, inv, exc) from exc
         finally:
             self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
             current_invocation.reset(token)
             forget_invocation(inv)
         ms = (time.perf_counter() - start) * 1000

@@ -8,6 +8,7 @@ Python worker does. Levels follow host.json `logging.logLevel` categories.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import datetime as dt
 import json
@@ -158,37 +159,65 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Console(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes each record at once; flushes at once on a terminal, otherwise (a pipe, a file,
-    a container log) every 100 ms from a daemon thread, so a busy host doesn't pay one
-    flush system call per line."""
+    """Writes to stdout. On a terminal each line goes out at once; otherwise (a pipe, a file,
+    a container log) lines are queued in order and written by a daemon thread every 100 ms
+    in one system call, so a busy host pays neither a write nor a lock per line."""
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
         self.interactive = sys.stdout.isatty()
+        # deque.append and popleft are thread-safe: no lock on the hot path.
+        self.pending: collections.deque[str] = collections.deque()
         if not self.interactive:
             threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
+
+    def write_line(self, line: str) -> None:
+        if self.interactive:
+            with self.lock:  # type: ignore[union-attr]
+                try:
+                    self.stream.write(line + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    pass
+        else:
+            self.pending.append(line)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
 
     def flush(self) -> None:
         if self.interactive:
             super().flush()
 
-    def close(self) -> None:
-        # logging.shutdown() at exit calls flush() (a no-op here), then close().
+    def drain(self) -> None:
+        """Write what is queued (the flusher, and at exit)."""
+        lines = []
+        try:
+            while True:
+                lines.append(self.pending.popleft())
+        except IndexError:
+            pass
+        if not lines:
+            return
         with self.lock:  # type: ignore[union-attr]
             try:
+                self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
+
+    def close(self) -> None:
+        # logging.shutdown() at exit calls flush() (a no-op here), then close().
+        self.drain()
         super().close()
 
     def _flusher(self) -> None:
         while True:
             time.sleep(0.1)
-            with self.lock:  # type: ignore[union-attr]
-                try:
-                    self.stream.flush()
-                except (OSError, ValueError):
-                    return
+            self.drain()
 
 
 _console: _Console | None = None
@@ -218,13 +247,7 @@ def host_line(message: str, invocation: InvocationTag | None = None) -> None:
         line = json.dumps(out, ensure_ascii=False)
     else:
         line = f"[{stamp}] {message}"
-    with console.lock:  # type: ignore[union-attr]
-        try:
-            console.stream.write(line + "\n")
-            if console.interactive:
-                console.stream.flush()
-        except (OSError, ValueError):
-            pass
+    console.write_line(line)
 
 
 def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool) -> None:
