@@ -172,7 +172,7 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
     host_app.on_failure.append(lambda reason: setattr(server, "should_exit", True))
     server = _draining_server_class()(uvicorn.Config(
         build_asgi(runtime, host_app), lifespan="on", access_log=False, log_config=None,
-        server_header=False, timeout_graceful_shutdown=30,
+        server_header=False, timeout_graceful_shutdown=int(config.drain_seconds),
     ))
     await server.serve(sockets=[sock])
     runtime.invoker.shutdown()

@@ -38,6 +38,8 @@ class HostConfig:
     reload: bool = True
     production: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY
+    # SIGTERM: requests in flight get this long, then activities in flight get it again.
+    drain_seconds: float = 30.0
     host_json: HostJson = field(default_factory=HostJson)
     local_settings: LocalSettings = field(default_factory=LocalSettings)
     skipped_settings: list[str] = field(default_factory=list)
@@ -101,6 +103,7 @@ def build_config(
         reload=reload and not production,
         production=production,
         max_body_bytes=max_body,
+        drain_seconds=float(env.get("FUNCPY_DRAIN_SECONDS") or 30),
         host_json=host_json,
         local_settings=local,
         skipped_settings=skipped,

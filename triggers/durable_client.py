@@ -26,8 +26,9 @@ RPC_SECRET = secrets.token_urlsafe(24)
 
 def durable_key(runtime: Runtime) -> str | None:
     """The key that opens the durable management API (Azure's `durabletask_extension` system
-    key): FUNCPY_SYSTEM_KEY, else derived from the master key so it survives restarts."""
-    explicit = runtime.environ.get(SYSTEM_KEY_SETTING)
+    key): FUNCPY_SYSTEM_KEY or the secrets file's, else derived from the master key so it
+    survives restarts."""
+    explicit = runtime.keys.system_key or runtime.environ.get(SYSTEM_KEY_SETTING)
     if explicit:
         return explicit
     master = runtime.keys.master

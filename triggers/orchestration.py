@@ -124,7 +124,7 @@ class DurableService:
 
     async def stop(self) -> None:
         if self.worker is not None:
-            await self.worker.stop()
+            await self.worker.stop(grace=self.runtime.config.drain_seconds)
             self.worker = None
         if self._lock is not None:
             self._lock.release()

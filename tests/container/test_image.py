@@ -1,0 +1,169 @@
+"""The Dockerfile `func-py init --docker-only` writes, built for the demo app (plus a slow
+workflow) with func-py installed from a wheel of this checkout, and run for real: health, an
+HTTP function, an orchestration, keys, and SIGTERM mid-orchestration with a restart on the same
+volume that finishes it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.container.podman import (
+    FUNCTION_KEY,
+    MASTER_KEY,
+    Podman,
+    build_wheel,
+    free_port,
+    make_demo_app,
+    unique,
+)
+from tests.harness import FUNC_PY, wait_until
+
+pytestmark = pytest.mark.container
+KEYS = {"FUNCPY_MASTER_KEY": MASTER_KEY, "FUNCPY_FUNCTION_KEYS": FUNCTION_KEY}
+DATA_DIR = "/home/site/wwwroot/.func-py"
+
+
+@dataclass
+class Running:
+    name: str
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+
+def run_container(podman: Podman, image: str, name: str, volume: str,
+                  env: dict[str, str]) -> Running:
+    port = free_port()
+    args = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
+            "-v", f"{volume}:{DATA_DIR}"]
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    podman.run(*args, image)
+    running = Running(name, port)
+
+    def ready() -> bool:
+        if not podman.running(name):
+            raise AssertionError(f"container {name} exited:\n{podman.logs(name)}")
+        return httpx.get(running.url("/runtime/health/ready"), timeout=2).status_code == 200
+
+    wait_until(ready, timeout=60, interval=0.05, what=f"{name} to be ready")
+    return running
+
+
+@pytest.fixture(scope="module")
+def image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("image")
+    app = make_demo_app(work / "app")
+    wheel = build_wheel(work)
+    (app / "wheels").mkdir()
+    shutil.copy2(wheel, app / "wheels" / wheel.name)
+    init = subprocess.run([FUNC_PY, "init", "--docker-only"], cwd=app, capture_output=True,
+                          text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    assert (app / "Dockerfile").is_file() and (app / ".dockerignore").is_file()
+    tag = f"localhost/{unique('demo')}"
+    try:
+        podman.build(tag, app)
+        yield tag
+    finally:
+        podman.remove(images=(tag,))
+
+
+@pytest.fixture(scope="module")
+def served(podman: Podman, image: str) -> Iterator[Running]:
+    name, volume = unique("served"), unique("served-data")
+    try:
+        yield run_container(podman, image, name, volume, KEYS)
+    finally:
+        podman.remove(containers=(name,), volumes=(volume,))
+
+
+def test_image_runs_as_non_root_with_port_health_check_and_production_command(
+        podman: Podman, image: str) -> None:
+    inspected = json.loads(podman.run("image", "inspect", image).stdout)[0]
+    config = inspected["Config"]
+    assert config["User"] == "1000:1000"
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["Cmd"] == ["func-py", "start", "--production"]
+    health = inspected.get("Healthcheck") or config.get("Healthcheck")  # podman / docker
+    assert "/runtime/health/ready" in " ".join(health["Test"])
+    # local.settings.json is a development file: .dockerignore keeps it out of the image.
+    listing = podman.run("run", "--rm", image, "ls", "-a", "/home/site/wwwroot").stdout.split()
+    assert "local.settings.json" not in listing and "function_app" in listing
+
+
+def test_health_http_function_and_health_check(podman: Podman, served: Running) -> None:
+    assert httpx.get(served.url("/runtime/health/live")).status_code == 200
+    assert httpx.get(served.url("/runtime/health/ready")).json()["status"] == "Healthy"
+    assert httpx.get(served.url("/api/hello/Ada")).text == "Hello, Ada!"
+    assert podman.run("healthcheck", "run", served.name, check=False).returncode == 0
+    logs = podman.logs(served.name)
+    first = next(line for line in logs.splitlines() if line.startswith("{"))
+    assert {"time", "level", "message"} <= set(json.loads(first))  # JSON lines
+
+
+def test_keys_are_enforced(served: Running) -> None:
+    with httpx.Client(base_url=served.url("/"), timeout=10) as c:
+        assert c.post("/api/slow/0").status_code == 401
+        assert c.get("/admin/host/status").status_code == 401
+        assert c.get("/runtime/webhooks/durabletask/instances").status_code == 401
+        assert c.post("/api/slow/0", params={"code": FUNCTION_KEY}).status_code == 202
+        assert c.get("/admin/host/status",
+                     headers={"x-functions-key": MASTER_KEY}).status_code == 200
+        assert c.get("/runtime/webhooks/durabletask/instances",
+                     params={"code": MASTER_KEY}).status_code == 200
+
+
+def test_an_orchestration_runs_to_completion_through_its_status_url(served: Running) -> None:
+    order = {"items": [{"sku": "mug", "qty": 1}], "email": "ada@example.com"}
+    r = httpx.post(served.url("/api/orders"), json=order)
+    assert r.status_code == 202
+    status_url = r.json()["statusQueryGetUri"]
+    assert status_url.startswith(served.url("/runtime/webhooks/durabletask/instances/"))
+    assert "code=" in status_url  # what the client needs to follow it
+    status = wait_until(lambda: (s := httpx.get(status_url).json())["runtimeStatus"]
+                        == "Completed" and s, timeout=30, what="the order to complete")
+    assert status["output"]["tracking"].startswith("TRK")
+
+
+def test_sigterm_mid_orchestration_drains_and_a_restart_on_the_volume_finishes_it(
+        podman: Podman, image: str) -> None:
+    volume, first, second = unique("drain-data"), unique("drain-1"), unique("drain-2")
+    env = {**KEYS, "SLOW_STEP_SECONDS": "2"}
+    try:
+        running = run_container(podman, image, first, volume, env)
+        r = httpx.post(running.url("/api/slow/3"), headers={"x-functions-key": FUNCTION_KEY})
+        assert r.status_code == 202
+        status_path = httpx.URL(r.json()["statusQueryGetUri"])
+        # Stop while the second activity runs: one result is in, one activity in flight.
+        wait_until(lambda: podman.logs(first).count("Executing 'Functions.SlowStep'") >= 2,
+                   timeout=30, interval=0.1, what="the second activity to start")
+        started = time.monotonic()
+        podman.run("stop", "-t", "30", first, timeout=60)
+        drain_seconds = time.monotonic() - started
+        assert podman.exit_code(first) == 0
+        logs = podman.logs(first)
+        assert "Draining" in logs and "Drained in" in logs
+        assert logs.index("Executed 'Functions.SlowStep' (Succeeded") < logs.index("Drained in")
+        assert drain_seconds < 25, f"drain took {drain_seconds:.1f}s"
+        ran_first = logs.count("Executing 'Functions.SlowStep'")
+        assert ran_first < 3
+
+        again = run_container(podman, image, second, volume, env)
+        url = str(status_path.copy_with(port=again.port))
+        status = wait_until(lambda: (s := httpx.get(url).json())["runtimeStatus"]
+                            == "Completed" and s, timeout=30, what="completion after restart")
+        assert status["output"] == [f"step {i} done" for i in range(3)]
+        # The activity in flight at SIGTERM finished during the drain: nothing ran twice.
+        assert ran_first + podman.logs(second).count("Executing 'Functions.SlowStep'") == 3
+    finally:
+        podman.remove(containers=(first, second), volumes=(volume,))
