@@ -17,14 +17,15 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HOST_LOGGER = "func_py"
 log = logging.getLogger(HOST_LOGGER)
 
 
-@dataclass(frozen=True)
-class InvocationTag:
+class InvocationTag(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one is made per invocation, and a frozen
+    # dataclass's __init__ costs several times more.
     invocation_id: str
     function_name: str
 
