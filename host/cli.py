@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from host import __version__
 from host.config import HostConfig, build_config
@@ -125,7 +125,17 @@ def start(args: argparse.Namespace) -> int:
     if not config.production:  # production loads the app once health checks can answer
         runtime.load_initial()
         print(_banner(runtime), flush=True)
-    return asyncio.run(_serve(runtime, sock))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(runtime, sock))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (uvicorn[standard] brings it), as `uvicorn.run` would pick."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _require_keys() -> None:
