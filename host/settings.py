@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -354,6 +353,3 @@ def resolve_setting_refs(text: str, environ: Mapping[str, str]) -> str:
         out.append(value)
         i = end + 1
 
-
-def environ_snapshot() -> dict[str, str]:
-    return dict(os.environ)

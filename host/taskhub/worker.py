@@ -172,9 +172,6 @@ class TaskHubWorker:
         if ev is not None:
             ev.set()
 
-    def wake_activities(self) -> None:
-        self.activities.wake.set()
-
     # -- leases ----------------------------------------------------------------------------
 
     def _fair_share(self, hosts: list[Lease], now: float) -> int:
