@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import APPS
-from tests.harness import HostProcess, wait_until
+from tests.harness import STARTED, HostProcess, wait_until
 
 API = "/runtime/webhooks/durabletask"
 
@@ -98,3 +98,37 @@ def test_second_host_on_the_same_sqlite_hub_is_refused(app: Path, tmp_path: Path
         second.stop()
         assert code != 0
         assert "Another func-py host" in second.output
+
+
+def test_a_message_that_keeps_killing_its_host_is_given_up(app: Path, tmp_path: Path) -> None:
+    host = HostProcess(app, "--no-reload", log_path=tmp_path / "run0.log").start()
+    r = httpx.post(host.url(f"{API}/orchestrators/doomed"), json=None)
+    assert r.status_code == 202, r.text
+    iid = r.json()["id"]
+    assert host.wait_exit(30) == -signal.SIGKILL
+    host.stop()
+    deaths = 1
+    status: dict | None = None
+    for run in range(1, 10):  # each start re-delivers the work item, which kills the host again
+        host = HostProcess(app, "--no-reload", log_path=tmp_path / f"run{run}.log")
+        host.start(wait=False)
+        try:
+            def settled(host: HostProcess = host) -> str | None:
+                if host.proc is not None and host.proc.poll() is not None:
+                    return "died"
+                m = STARTED.search(host.output)
+                return m.group(1) if m else None
+            outcome = wait_until(settled, timeout=30, what="the host to die or to start")
+            if outcome == "died":
+                deaths += 1
+                continue
+            host.port = int(outcome)
+            status = wait_until(
+                lambda host=host: (b := httpx.get(host.url(f"{API}/instances/{iid}")).json())
+                ["runtimeStatus"] == "Failed" and b, timeout=30, what="the instance to fail")
+            break
+        finally:
+            host.stop()
+    assert status is not None, "the poison work item was never given up"
+    assert "'killer' was abandoned after 5 attempts" in status["output"], status
+    assert deaths == 5  # five deliveries killed the host; the sixth is given up

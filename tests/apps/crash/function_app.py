@@ -26,3 +26,14 @@ def step(job: dict) -> int:
         f.flush()
         os.fsync(f.fileno())
     return job["i"] * job["i"]
+
+
+@app.orchestration_trigger(context_name="context")
+def doomed(context: df.DurableOrchestrationContext):
+    return (yield context.call_activity("killer", None))
+
+
+@app.activity_trigger(input_name="nothing")
+def killer(nothing: None) -> None:
+    """Kills its own host, every time: a poison message."""
+    os.kill(os.getpid(), 9)
