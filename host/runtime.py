@@ -51,6 +51,7 @@ class Runtime:
         self.http = HttpService(config)
         self.services: list[Service] = [self.http]
         self.durable: Any = None  # triggers.orchestration.DurableService, set by its kind
+        self._taskhub_settings: TaskHubSettings | None = None
         for kind in trigger_kinds().values():
             create = getattr(kind, "create_service", None)
             if create is not None:
@@ -98,7 +99,11 @@ class Runtime:
         return self._store
 
     def taskhub_settings(self) -> TaskHubSettings:
-        return taskhub_settings(self.config, self.environ)
+        """Read once: the store opened with them serves until the host restarts, so a later
+        host.json edit to extensions.durableTask takes effect at the next start."""
+        if self._taskhub_settings is None:
+            self._taskhub_settings = taskhub_settings(self.config, self.environ)
+        return self._taskhub_settings
 
     async def reload(self, reason: str) -> bool:
         """Re-import the app and swap the new index in. False (old index kept) on failure."""
