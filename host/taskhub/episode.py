@@ -28,7 +28,14 @@ from host.taskhub.history import (
     execution_started,
     timestamp,
 )
-from host.taskhub.replay import NewTask, NonDeterminism, Outcome, Session, Unsupported
+from host.taskhub.replay import (
+    NewTask,
+    NonDeterminism,
+    Outcome,
+    Session,
+    Unsupported,
+    scheduled_in,
+)
 from host.taskhub.store import InstanceRecord, Message
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
@@ -74,26 +81,21 @@ class Effects:
     messages: list[Outgoing] = field(default_factory=list)
     children: list[InstanceRecord] = field(default_factory=list)
     consumed: list[Message] = field(default_factory=list)
-    deferred: list[Message] = field(default_factory=list)
     state: InstanceState | None = None  # the state after commit (None: forget the instance)
     ran: bool = False
 
 
 def state_from_history(record: InstanceRecord, history: list[Event]) -> InstanceState:
-    scheduled: dict[int, tuple[str, str | None]] = {}
     completed: set[int] = set()
     parent = None
     for e in history:
         kind = e["EventType"]
         if kind == EventType.ExecutionStarted:
             parent = e.get("ParentInstance")
-        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
-                      EventType.TimerCreated):
-            scheduled[int(e["EventId"])] = (
-                {4: "activity", 7: "suborchestration", 10: "timer"}[kind], e.get("Name"))
         elif kind in COMPLETION_ID_KEY:
             completed.add(int(e[COMPLETION_ID_KEY[EventType(kind)]]))
-    return InstanceState(record, len(history), scheduled, completed, parent, history)
+    return InstanceState(record, len(history), scheduled_in(history), completed, parent,
+                         history)
 
 
 Invoke = Callable[[FunctionInfo, Callable[[], Outcome]], Awaitable[Outcome]]
@@ -122,7 +124,10 @@ class EpisodeRunner:
         if state is None or state.record.execution_id != record.execution_id:
             state = None
         if record.runtime_status in TERMINAL:
-            return self._terminal(record, decoded, fx)
+            # A finished instance takes no more events (a rewind request, which reopens a
+            # failed one, is handled by the worker before it gets here).
+            fx.consumed, fx.state = list(messages), None
+            return fx
         if state is None:
             if start is None:
                 # Messages for an execution whose start has not been processed yet: re-sent as
@@ -139,14 +144,6 @@ class EpisodeRunner:
         fx.state = state
         fx.history_start = state.history_len
         return await self._episode(state, decoded, now, fx)
-
-    def _terminal(self, record: InstanceRecord,
-                  decoded: list[tuple[Message, ControlMessage]], fx: Effects) -> Effects:
-        # A finished instance takes no more events; a rewind request reopens a failed one
-        # (handled by the worker before it gets here).
-        fx.consumed = [m for m, _ in decoded]
-        fx.state = None
-        return fx
 
     async def _episode(self, state: InstanceState, decoded: list[tuple[Message, ControlMessage]],
                        now: float, fx: Effects) -> Effects:
@@ -297,10 +294,10 @@ class EpisodeRunner:
         if task.kind == "timer":
             fire_at = task.fire_at if task.fire_at is not None else now
             fired = event(EventType.TimerFired, fire_at, TimerId=task.task_id,
-                          FireAt=_iso(fire_at))
+                          FireAt=timestamp(fire_at))
             fx.messages.append(Outgoing("control", ControlMessage(me, ex, fired).encode(), me,
                                         max(0.0, fire_at - now)))
-            return event(EventType.TimerCreated, now, task.task_id, FireAt=_iso(fire_at))
+            return event(EventType.TimerCreated, now, task.task_id, FireAt=timestamp(fire_at))
         if task.kind == "activity":
             fn = self.activities(task.name or "")
             if fn is None:
@@ -400,6 +397,3 @@ class EpisodeRunner:
         fx.state = None
         return fx
 
-
-def _iso(t: float) -> str:
-    return timestamp(t)

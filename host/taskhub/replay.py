@@ -33,7 +33,7 @@ from azure.durable_functions.models.Task import AtomicTask
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
 from azure.functions._durable_functions import df_dumps
 
-from host.taskhub.history import SCHEDULING, Event, EventType
+from host.taskhub.history import SCHEDULING, Event
 
 ERROR_LABEL = "\n\n$OutOfProcData$:"
 _UTC = dateutil.tz.tzutc()
@@ -316,7 +316,7 @@ def scheduled_in(history: list[Event]) -> dict[int, tuple[str, str | None]]:
     """task id -> (kind, name) for every scheduling event in `history`."""
     out: dict[int, tuple[str, str | None]] = {}
     for e in history:
-        kind = SCHEDULING.get(EventType(e["EventType"])) if e["EventType"] in (4, 7, 10) else None
+        kind = SCHEDULING.get(e["EventType"])  # IntEnum keys match the stored ints
         if kind is not None:
             out[int(e["EventId"])] = (kind, e.get("Name"))
     return out

@@ -38,17 +38,19 @@ from host.taskhub.history import (
     BATCH,
     WORKITEMS,
     ControlMessage,
+    Event,
     EventType,
     control_queue,
     event,
     partition_of,
 )
 from host.taskhub.replay import Outcome
+from host.taskhub.rewind import rewind_effects
 from host.taskhub.settings import TaskHubSettings
 from host.taskhub.store import (
+    InstanceRecord,
     Lease,
     Message,
-    PopReceiptMismatch,
     StoreError,
 )
 
@@ -358,11 +360,6 @@ class TaskHubWorker:
             else:
                 self.cache[iid] = fx.state
                 self.cache.move_to_end(iid)
-            for m in fx.deferred:
-                try:
-                    await self._db(self.store.update_visibility, m, 1.0)
-                except PopReceiptMismatch:
-                    pass
             self._wake_for(fx)
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
@@ -441,47 +438,44 @@ class TaskHubWorker:
         log.error(reason)
         record.runtime_status, record.output = "Failed", json.dumps(reason)
         record.last_updated = record.completed_at = self.clock()
-        with self.store.transaction() as tx:
-            tx.put_instance(record)
-            for m in msgs:
-                tx.delete_message(m)
+        await self._db(self._write, record, [], msgs)
         self.cache.pop(record.instance_id, None)
         return []
 
     async def _rewind(self, record: Any, msgs: list[Message]) -> tuple[Any, list[Message], Any]:
         """Reopen a failed instance: forget its failures and run the failed work again."""
-        from host.taskhub.rewind import rewind_effects
-
         raw = await self._db(self.store.read_history, record.instance_id, record.execution_id)
         history = [json.loads(t) for t in raw]
         rewound = [m for m in msgs if ControlMessage.decode(m.payload).event["EventType"]
                    == EventType.ExecutionRewound]
         rest = [m for m in msgs if m not in rewound]
         if record.runtime_status != "Failed":
-            await self._db(self._delete, rewound)
+            await self._db(self._write, None, [], rewound)
             return record, rest, state_from_history(record, history) if history else None
         new_record, new_history, outgoing = rewind_effects(record, history, self.clock(),
                                                            self._activity)
-        with self.store.transaction(fence=self.leases.get(
-                partition_of(record.instance_id, self.partitions))) as tx:
-            tx.delete_history(record.instance_id, record.execution_id)
-            tx.append_history(record.instance_id, record.execution_id, 0,
-                              [json.dumps(e) for e in new_history])
-            tx.put_instance(new_record)
-            for queue, payload in outgoing:
-                tx.put_message(queue if queue == WORKITEMS else control_queue(
-                    partition_of(record.instance_id, self.partitions)), payload,
-                    instance_id=record.instance_id)
-            for m in rewound:
-                tx.delete_message(m)
+        await self._db(self._write, new_record, outgoing, rewound, new_history)
         self.activities.wake.set()
         self.cache.pop(record.instance_id, None)
         log.info("Rewound instance '%s'.", record.instance_id)
         return new_record, rest, state_from_history(new_record, new_history)
 
-    def _delete(self, msgs: list[Message]) -> None:
+    def _write(self, record: InstanceRecord | None, outgoing: list[tuple[str, str]],
+               consumed: list[Message], history: list[Event] | None = None) -> None:
+        """One transaction for the poison and rewind paths: the instance row (with its whole
+        history rewritten when `history` is given), messages to send, messages consumed."""
         with self.store.transaction() as tx:
-            for m in msgs:
+            if record is not None:
+                iid = record.instance_id
+                if history is not None:
+                    tx.delete_history(iid, record.execution_id)
+                    tx.append_history(iid, record.execution_id, 0,
+                                      [json.dumps(e) for e in history])
+                tx.put_instance(record)
+                for queue, payload in outgoing:
+                    tx.put_message(queue if queue == WORKITEMS else control_queue(
+                        partition_of(iid, self.partitions)), payload, instance_id=iid)
+            for m in consumed:
                 tx.delete_message(m)
 
     async def _invoke_orchestrator(self, fn: FunctionInfo,
