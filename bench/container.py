@@ -31,15 +31,13 @@ sys.path.insert(0, str(ROOT))
 from tests.container.podman import (
     BASE_IMAGE,
     FUNCTION_KEY,
-    MASTER_KEY,
+    KEYS,
     Podman,
     build_wheel,
     free_port,
     make_demo_app,
     unique,
 )
-
-KEYS = {"FUNCPY_MASTER_KEY": MASTER_KEY, "FUNCPY_FUNCTION_KEYS": FUNCTION_KEY}
 
 
 def first_200(url: str, started: float, timeout: float = 60.0) -> float:

@@ -25,6 +25,7 @@ PREPARED = Path(os.environ.get("FUNCPY_CTR", "/var/tmp/funcpy-ctr")) / "conf"
 SLOW_BLUEPRINT = Path(__file__).with_name("slow_workflow.py")
 MASTER_KEY = "test-master-key-0123456789"
 FUNCTION_KEY = "test-function-key-0123456789"
+KEYS = {"FUNCPY_MASTER_KEY": MASTER_KEY, "FUNCPY_FUNCTION_KEYS": FUNCTION_KEY}
 
 
 def enabled() -> bool:

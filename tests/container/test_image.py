@@ -17,6 +17,7 @@ import pytest
 
 from tests.container.podman import (
     FUNCTION_KEY,
+    KEYS,
     MASTER_KEY,
     Podman,
     build_wheel,
@@ -27,7 +28,6 @@ from tests.container.podman import (
 from tests.harness import FUNC_PY, wait_until
 
 pytestmark = pytest.mark.container
-KEYS = {"FUNCPY_MASTER_KEY": MASTER_KEY, "FUNCPY_FUNCTION_KEYS": FUNCTION_KEY}
 DATA_DIR = "/home/site/wwwroot/.func-py"
 
 
