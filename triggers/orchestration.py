@@ -123,11 +123,14 @@ class DurableService:
         elif self.worker is not None:
             self.worker.apply(index)
 
-    async def stop(self) -> None:
+    async def stop(self) -> list[str]:
+        """Stop the task hub worker; returns the work it gave back unfinished."""
+        abandoned: list[str] = []
         if self.worker is not None:
-            await self.worker.stop(grace=self.runtime.config.drain_seconds)
+            abandoned = await self.worker.stop(grace=self.runtime.config.drain_seconds)
             self.worker = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        return abandoned
 

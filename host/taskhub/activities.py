@@ -4,6 +4,12 @@ Claims activity calls up to maxConcurrentActivityFunctions, runs each through th
 decoded and result encoded by the azure.functions activity converter), keeps its claim alive
 while it runs, and commits its TaskCompleted/TaskFailed for the owning instance together with
 the deletion of the work item; the results of a burst are group-committed.
+
+Every work item we hold is a `Claim`. Renewing a claim changes its pop receipt, and a commit
+must present the current one, so renewal, commit and release of one claim never overlap: each
+holds the claim's lock across its store call. Without it a commit could send the receipt a
+renewal was replacing (on PostgreSQL, where store calls yield); the commit then failed, the
+renewal wrote the claim back, and the result was lost while the item stayed claimed forever.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import traceback
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
@@ -31,94 +38,156 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
-from host.taskhub.store import Message, PopReceiptMismatch, StoreError
+from host.taskhub.isolation import is_suspect
+from host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
 
 if TYPE_CHECKING:
     from host.taskhub.worker import TaskHubWorker
 
 log = logging.getLogger("func_py.taskhub")
 _ACTIVITY = meta.get_binding_registry().get("activityTrigger")
+# A result whose commit fails for a reason other than a busy or lost database is tried this
+# many times, then its work item is made visible again so that the activity runs again.
+COMMIT_ATTEMPTS = 5
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Claim:
+    """A work item we hold. `message` carries the current pop receipt; `lock` serialises the
+    store calls that present or change it; `settled` once it was committed, given back or
+    found taken by someone else (then nothing may touch it again)."""
+
+    __slots__ = ("item", "lock", "message", "settled")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self.item = WorkItem.decode(message.payload)
+        self.lock = asyncio.Lock()
+        self.settled = False
+
+    def describe(self) -> str:
+        return (f"activity '{self.item.name}' of instance '{self.item.instance_id}' "
+                f"(task {self.item.task_id})")
+
+
+@dataclass
+class Result:
+    claim: Claim
+    event: dict[str, Any]
+    attempts: int = 0
+    busy: bool = False  # the last failure was a busy or lost database
 
 
 class ActivityWorker:
     def __init__(self, hub: TaskHubWorker) -> None:
         self.hub = hub
         self.wake = asyncio.Event()
-        self.inflight: dict[int, Message] = {}  # claimed work items, by message id
-        self.results: asyncio.Queue[tuple[int, WorkItem, dict[str, Any]]] = asyncio.Queue()
+        self.inflight: dict[int, Claim] = {}  # claimed, unsettled work items, by message id
+        self.results: asyncio.Queue[Result | None] = asyncio.Queue()  # None: stop
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._retries: set[asyncio.Task[None]] = set()
 
-    async def finish(self, grace: float) -> None:
-        """Let activities in flight finish (up to `grace`) and commit their results."""
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loops = [asyncio.ensure_future(self.loop()),
+                       asyncio.ensure_future(self.result_loop())]
+        self._renewer = asyncio.ensure_future(self.renew_loop())
+
+    async def stop(self, grace: float) -> list[str]:
+        """Claim nothing more, let activities in flight finish (up to `grace`) and commit
+        their results, then give back what is still claimed. Returns the work given back
+        (it runs again, on this host after a restart or on another one)."""
+        self.wake.set()
+        claimer, committer = self._loops
+        await _bounded(claimer, 5.0)  # ends after its current claim
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=grace)
-        await self._drain_results()
+        await self.results.put(None)
+        await _bounded(committer, 10.0)  # commits what finished, then ends
+        self._renewer.cancel()
+        await asyncio.gather(self._renewer, return_exceptions=True)
+        return await self.release_inflight()
 
-    async def release_inflight(self) -> None:
-        """Make unfinished work items visible at once, for another host to take."""
-        for msg in list(self.inflight.values()):
-            try:
-                await self.hub._db(self.hub.store.update_visibility, msg, 0.0)
-            except StoreError:
-                pass
+    # -- claiming --------------------------------------------------------------------------
 
     async def loop(self) -> None:
-        renew_every = self.hub.visibility / 3
-        next_renew = time.monotonic() + renew_every
-        while self.hub._running:
-            if time.monotonic() >= next_renew:
-                await self._renew_inflight()
-                next_renew = time.monotonic() + renew_every
-            free = self.hub.settings.max_activities - len(self.tasks)
+        hub = self.hub
+        while hub._running:
+            free = hub.settings.max_activities - len(self.tasks)
             if free <= 0:
-                await asyncio.wait(list(self.tasks), timeout=renew_every,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(list(self.tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             self.wake.clear()
             want = min(free, BATCH)
             try:
-                msgs = await self.hub._db(self.hub.store.get_messages, WORKITEMS, want,
-                                          self.hub.visibility)
+                msgs = await hub.isolation.claim(lambda w=want: hub._db(  # type: ignore[misc]
+                    hub.store.get_messages, WORKITEMS, w, hub.visibility))
             except StoreError as exc:
                 log.warning("Reading work items failed (will retry): %s", exc)
                 await asyncio.sleep(0.5)
                 continue
+            if msgs and not hub._running:
+                await hub.give_back(msgs)
+                return
+            if msgs and (hub.isolation.isolating or any(map(is_suspect, msgs))):
+                await hub.give_back(msgs)
+                if any(map(is_suspect, msgs)):
+                    await self.run_alone()
+                continue
             for m in msgs:
-                self.inflight[m.id] = m
-                task = asyncio.ensure_future(self._run(m))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self._start(m)
             if len(msgs) < want:
-                await self.hub._wait(self.wake, WORKITEMS)
+                await hub._wait(self.wake, WORKITEMS)
 
-    async def _renew_inflight(self) -> None:
-        for mid, m in list(self.inflight.items()):
-            try:
-                self.inflight[mid] = await self.hub._db(self.hub.store.update_visibility, m,
-                                                     self.hub.visibility)
-            except PopReceiptMismatch:
-                self.inflight.pop(mid, None)
-            except StoreError:
-                pass
+    def _start(self, msg: Message) -> None:
+        claim = Claim(msg)
+        self.inflight[msg.id] = claim
+        task = asyncio.ensure_future(self._run(claim))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, msg: Message) -> None:
-        item = WorkItem.decode(msg.payload)
+    async def run_alone(self) -> None:
+        """Claim the work items again and run the first suspect with nothing beside it."""
+        hub = self.hub
+        async with hub.isolation.alone():
+            msgs = await hub._db(hub.store.get_messages, WORKITEMS, BATCH, hub.visibility)
+            suspect = next(filter(is_suspect, msgs), None)
+            await hub.give_back([m for m in msgs if m is not suspect], tracked=False)
+            if suspect is None or not hub._running:
+                if suspect is not None:
+                    await hub.give_back([suspect], tracked=False)
+                return
+            hub.isolation.track(1)
+            claim = Claim(suspect)
+            self.inflight[suspect.id] = claim
+            log.info("Running %s alone: it was delivered %d times, its last holder died "
+                     "or lost it.", claim.describe(), suspect.dequeue_count)
+            await self._commit_results([Result(claim, await self._execute(claim))])
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _run(self, claim: Claim) -> None:
+        await self.results.put(Result(claim, await self._execute(claim)))
+
+    async def _execute(self, claim: Claim) -> dict[str, Any]:
+        item, msg = claim.item, claim.message
         fn = self.hub._activity(item.name)
         now = self.hub.clock
         if msg.dequeue_count > MAX_DEQUEUE:
-            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                           Reason=f"Activity function '{item.name}' was abandoned after "
-                           f"{msg.dequeue_count - 1} attempts: its worker kept dying before "
-                           "it finished.", Details=None)
-        elif fn is None:
-            result = event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                           Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
-                           "is not an activity function.", Details=None)
-        else:
-            fault_point("activity-started")
-            result = await self._call(fn, item)
-            fault_point("activity-finished")
-        await self.results.put((msg.id, item, result))
+            return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
+                         Reason=f"Activity function '{item.name}' was abandoned after "
+                         f"{msg.dequeue_count - 1} attempts: the worker process died each time "
+                         "it ran, the last times with nothing else running, so this activity "
+                         "is what kills it.", Details=None)
+        if fn is None:
+            return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
+                         Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
+                         "is not an activity function.", Details=None)
+        fault_point("activity-started")
+        result = await self._call(fn, item)
+        fault_point("activity-finished")
+        return result
 
     async def _call(self, fn: FunctionInfo, item: WorkItem) -> dict[str, Any]:
         try:
@@ -139,43 +208,157 @@ class ActivityWorker:
                      Reason=f"Activity function '{item.name}' failed: {type(cause).__name__}: "
                      f"{cause}", Details=details)
 
+    # -- keeping claims --------------------------------------------------------------------
+
+    async def renew_loop(self) -> None:
+        every = self.hub.visibility / 3
+        while True:
+            await asyncio.sleep(every)
+            await self.renew()
+
+    async def renew(self) -> None:
+        """Extend every claim we hold (each under its lock, so no commit sees a stale
+        receipt); a claim someone else took is dropped, its result will not be committed."""
+        hub = self.hub
+        for claim in list(self.inflight.values()):
+            async with claim.lock:
+                if claim.settled:
+                    continue
+                try:
+                    claim.message = await hub._db(hub.store.update_visibility, claim.message,
+                                                  hub.visibility)
+                except PopReceiptMismatch:
+                    log.warning("Lost the claim on %s: its work item was taken again after "
+                                "its visibility expired; another delivery will run it.",
+                                claim.describe())
+                    self._settle(claim)
+                except StoreError as exc:
+                    log.warning("Renewing the claim on %s failed (will retry): %s",
+                                claim.describe(), exc)
+
+    def _settle(self, claim: Claim) -> None:
+        if not claim.settled:
+            claim.settled = True
+            self.inflight.pop(claim.message.id, None)
+            self.hub.isolation.settled()
+
+    async def release_inflight(self) -> list[str]:
+        """Give back every unsettled claim (uncounted: the host chose to stop, nothing died)
+        for another host to take; returns what was given back."""
+        hub = self.hub
+        abandoned: list[str] = []
+        for task in list(self._retries):
+            task.cancel()
+        for claim in list(self.inflight.values()):
+            async with claim.lock:
+                if claim.settled:
+                    continue
+                try:
+                    await hub._db(hub.store.unclaim, [claim.message])
+                except StoreError:
+                    pass  # its visibility runs out instead
+                abandoned.append(claim.describe())
+                self._settle(claim)
+        return abandoned
+
+    # -- committing results ----------------------------------------------------------------
+
     async def result_loop(self) -> None:
         while True:
-            first = await self.results.get()
-            batch = [first]
+            batch = [await self.results.get()]
             while not self.results.empty():
                 batch.append(self.results.get_nowait())
-            await self._commit_results(batch)
+            results = [r for r in batch if r is not None]
+            if results:
+                await self._commit_results(results)
+            if len(results) < len(batch):
+                return
 
-    async def _drain_results(self) -> None:
-        batch = []
-        while not self.results.empty():
-            batch.append(self.results.get_nowait())
-        if batch:
-            await self._commit_results(batch)
+    async def _commit_results(self, batch: list[Result]) -> None:
+        async with AsyncExitStack() as stack:
+            # Renewals of these claims wait until the commit has settled them.
+            for r in sorted(batch, key=lambda r: r.claim.message.id):
+                await stack.enter_async_context(r.claim.lock)
+            todo = [r for r in batch if not r.claim.settled]
+            retry = await self._commit_settling(todo)
+        fault_point("activity-committed")
+        for r in todo:
+            if r not in retry:
+                self.hub.wake_partition_of(r.claim.item.instance_id)
+        for r in retry:
+            self._retry(r)
 
-    async def _commit_results(self, batch: list[tuple[int, WorkItem, dict[str, Any]]]) -> None:
-        ready = [(self.inflight.pop(mid, None), item, e) for mid, item, e in batch]
-        todo = [(m, item, e) for m, item, e in ready if m is not None]
+    async def _commit_settling(self, todo: list[Result]) -> list[Result]:
+        """Commit the results (with their claims' locks held); returns those to try again."""
+        if not todo:
+            return []
         try:
             await self.hub._db(self._commit, todo)
+            for r in todo:
+                self._settle(r.claim)
+            return []
         except StoreError:
-            # One stale message must not sink the others: commit them one by one.
-            for one in todo:
-                try:
-                    await self.hub._db(self._commit, [one])
-                except StoreError as exc:
-                    log.info("Activity result for '%s' task %d not committed: %s",
-                             one[1].instance_id, one[1].task_id, exc)
-        fault_point("activity-committed")
-        for _, item, _ in todo:
-            self.hub.wake_partition_of(item.instance_id)
+            pass
+        retry = []
+        for r in todo:  # one stale claim must not sink the others: one by one
+            try:
+                await self.hub._db(self._commit, [r])
+                self._settle(r.claim)
+            except PopReceiptMismatch:
+                # Deleted (its result is recorded) or delivered again (it runs again there).
+                log.info("Result of %s dropped: its work item is no longer ours.",
+                         r.claim.describe())
+                self._settle(r.claim)
+            except StoreError as exc:
+                r.attempts += 1
+                r.busy = isinstance(exc, StoreBusy)
+                log.warning("Result of %s not committed yet (attempt %d): %s",
+                            r.claim.describe(), r.attempts, exc)
+                retry.append(r)
+        return retry
 
-    def _commit(self, todo: list[tuple[Message, WorkItem, dict[str, Any]]]
-                                 ) -> None:
-        with self.hub.store.transaction() as tx:
-            for msg, item, e in todo:
-                queue = control_queue(partition_of(item.instance_id, self.hub.partitions))
+    def _retry(self, r: Result) -> None:
+        """Commit again later; the claim is renewed meanwhile. A busy or lost database is
+        waited out for as long as the host runs; other failures give the work item back."""
+        if not self.hub._running:
+            return  # release_inflight gives the claim back
+        task = asyncio.ensure_future(self._give_up(r) if r.attempts >= COMMIT_ATTEMPTS
+                                     and not r.busy else self._requeue(r))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _requeue(self, r: Result) -> None:
+        await asyncio.sleep(RETRY_SECONDS[min(r.attempts, len(RETRY_SECONDS)) - 1])
+        await self.results.put(r)
+
+    async def _give_up(self, r: Result) -> None:
+        async with r.claim.lock:
+            if r.claim.settled:
+                return
+            log.error("Result of %s could not be committed after %d attempts; its work item "
+                      "is made visible again so that it runs again.", r.claim.describe(),
+                      r.attempts)
+            try:
+                await self.hub._db(self.hub.store.update_visibility, r.claim.message, 0.0)
+            except StoreError:
+                pass  # its visibility runs out instead
+            self._settle(r.claim)
+
+    def _commit(self, todo: list[Result]) -> None:
+        hub = self.hub
+        with hub.store.transaction() as tx:
+            for r in todo:
+                item = r.claim.item
+                queue = control_queue(partition_of(item.instance_id, hub.partitions))
                 tx.put_message(queue, ControlMessage(item.instance_id, item.execution_id,
-                                                     e).encode(), instance_id=item.instance_id)
-                tx.delete_message(msg)
+                                                     r.event).encode(),
+                               instance_id=item.instance_id)
+                tx.delete_message(r.claim.message)
+
+
+async def _bounded(task: asyncio.Task[Any], seconds: float) -> None:
+    """Wait for a loop to end by itself; cancel it when it takes longer."""
+    done, _ = await asyncio.wait([task], timeout=seconds)
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -144,6 +144,9 @@ class PostgresStore(SqlStore):
         try:
             options = psycopg.conninfo.conninfo_to_dict(self.conninfo)
             options.setdefault("connect_timeout", self.connect_timeout)
+            # Names the host's sessions in pg_stat_activity (operators and fault tests can
+            # tell them from other clients); PostgreSQL truncates it to 63 bytes.
+            options.setdefault("application_name", f"func-py/{self.hub}")
             return psycopg.connect(autocommit=True, **options)
         except psycopg.Error as e:
             raise StoreError(

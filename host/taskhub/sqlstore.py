@@ -265,6 +265,22 @@ class SqlStore:
             raise mismatch(message)
         return replace(message, pop_receipt=receipt, visible_at=visible_at)
 
+    def unclaim(self, messages: Sequence[Message]) -> int:
+        if not messages:
+            return 0
+        now = self.clock()
+        given = 0
+        with self._write_session() as s:
+            for m in messages:
+                rows = s.execute(
+                    "UPDATE taskhub_messages SET pop_receipt = NULL, visible_at = ?,"
+                    " dequeue_count = dequeue_count - 1"
+                    " WHERE hub = ? AND id = ? AND pop_receipt = ? RETURNING id",
+                    (now, self.hub, m.id, m.pop_receipt),
+                ).fetchall()
+                given += len(rows)
+        return given
+
     def release_claimed(self) -> int:
         """Make every dequeued-but-not-deleted message of this hub visible now (delayed
         messages that were never dequeued keep their time). Only safe when no other consumer

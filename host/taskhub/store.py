@@ -243,6 +243,13 @@ class TaskHubStore(Protocol):
         count is unchanged. `PopReceiptMismatch` if the receipt is stale or the message gone."""
         ...
 
+    def unclaim(self, messages: Sequence[Message]) -> int:
+        """Give back messages we dequeued but did not work on: each becomes visible at once
+        with its dequeue count one lower, so this delivery does not count towards the poison
+        limit, and its pop receipt stops being valid. Messages whose receipt is stale or that
+        are gone are skipped. One transaction; returns how many were given back."""
+        ...
+
     def release_claimed(self) -> int:
         """Make every dequeued, undeleted message of the hub visible at once (never-dequeued
         delayed messages keep their time). Only for a single host recovering from a crash,

@@ -44,6 +44,8 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
+from host.taskhub.isolation import Isolation, is_suspect
+from host.taskhub.partitions import PartitionLeases
 from host.taskhub.replay import Outcome
 from host.taskhub.rewind import rewind_effects
 from host.taskhub.settings import TaskHubSettings
@@ -71,20 +73,19 @@ class TaskHubWorker:
         self.lease_seconds = settings.lease_seconds
         self.visibility = max(5.0, settings.lease_seconds)
         self.partitions = settings.partition_count
-        self.leases: dict[int, Lease] = {}
-        self._presence: Lease | None = None  # "hosts/<owner>": tells others this host is live
         self.cache: OrderedDict[str, InstanceState] = OrderedDict()
         self._orchestrators: dict[str, FunctionInfo] = {}
         self._activities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._due: dict[str, float | None] = {}  # queue -> earliest delayed message known
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._partition_tasks: dict[int, asyncio.Task[Any]] = {}
+        self._lease_task: asyncio.Task[Any] | None = None
         self._running = False
         self._stop_listening: Callable[[], None] | None = None
         # SQLite answers in microseconds on this thread; a network database goes to a thread.
         self._inline_db = type(store).__name__ == "SqliteStore"
+        self.isolation = Isolation()
+        self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
                                     self._invoke_orchestrator, clock)
@@ -116,6 +117,11 @@ class TaskHubWorker:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def leases(self) -> dict[int, Lease]:
+        """The partitions this host holds, with their leases."""
+        return self.partition_leases.held
+
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._inline_db:
             return fn(*args, **kwargs)
@@ -128,9 +134,8 @@ class TaskHubWorker:
             loop = asyncio.get_running_loop()
             self._stop_listening = listen(
                 lambda q, at: loop.call_soon_threadsafe(self._on_remote, q, at))
-        self._tasks = [asyncio.ensure_future(self._lease_loop()),
-                       asyncio.ensure_future(self.activities.loop()),
-                       asyncio.ensure_future(self.activities.result_loop())]
+        self._lease_task = asyncio.ensure_future(self.partition_leases.run())
+        self.activities.start()
 
     def _on_remote(self, queue: str, visible_at: float) -> None:
         """Another host committed messages to `queue`."""
@@ -141,107 +146,46 @@ class TaskHubWorker:
             self._expect(queue, visible_at)
         for p in self.leases:
             if control_queue(p) == queue:
-                self._wake[p].set()
+                self.wake_partition(p)
 
-    async def stop(self, grace: float = 30.0) -> None:
-        """Stop taking work, let activities in flight finish (up to `grace`), release claims."""
+    async def stop(self, grace: float = 30.0) -> list[str]:
+        """Stop taking work, let work in flight finish (activities up to `grace`), release
+        leases and give back claims. Returns the work that was given back unfinished."""
         self._running = False
         if self._stop_listening is not None:
             await asyncio.to_thread(self._stop_listening)
         for ev in self._wake.values():
             ev.set()
-        self.activities.wake.set()
-        for t in list(self._partition_tasks.values()):
-            t.cancel()
-        await self.activities.finish(grace)
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, *self._partition_tasks.values(),
-                             return_exceptions=True)
-        for lease in [*self.leases.values(), self._presence]:
-            if lease is None:
-                continue
-            try:
-                await self._db(self.store.release_lease, lease)
-            except StoreError:
-                pass
-        self.leases.clear()
-        self._presence = None
-        await self.activities.release_inflight()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            await asyncio.gather(self._lease_task, return_exceptions=True)
+        abandoned = await self.activities.stop(grace)
+        await self.partition_leases.stop()
+        return abandoned
 
-    def wake_partition_of(self, instance_id: str) -> None:
-        ev = self._wake.get(partition_of(instance_id, self.partitions))
+    async def give_back(self, msgs: list[Message], *, tracked: bool = True) -> None:
+        """Return claimed messages unworked and uncounted; `tracked` if they were claimed
+        through `isolation.claim` (so they count as work in flight until now)."""
+        try:
+            if msgs:
+                await self._db(self.store.unclaim, msgs)
+        except StoreError as exc:
+            log.warning("Giving back %d claimed message(s) failed; they become visible when "
+                        "their claim expires: %s", len(msgs), exc)
+        finally:
+            if tracked:
+                self.isolation.settled(len(msgs))
+
+    def wake_partition(self, p: int) -> None:
+        ev = self._wake.get(p)
         if ev is not None:
             ev.set()
 
-    # -- leases ----------------------------------------------------------------------------
+    def wake_partition_of(self, instance_id: str) -> None:
+        self.wake_partition(partition_of(instance_id, self.partitions))
 
-    def _fair_share(self, hosts: list[Lease], now: float) -> int:
-        """This host's share of the partitions: live hosts (those renewing a presence lease)
-        sorted by name, the first (partitions mod hosts) of them taking one extra, so the
-        shares add up to the partition count and every host computes the same split."""
-        live = sorted({h.owner for h in hosts if h.expires_at > now} | {self.owner})
-        base, extra = divmod(self.partitions, len(live))
-        return base + (1 if live.index(self.owner) < extra else 0)
-
-    async def _lease_loop(self) -> None:
-        while self._running:
-            try:
-                await self._balance_leases()
-            except StoreError as exc:
-                log.warning("Task hub lease upkeep failed (will retry): %s", exc)
-            await asyncio.sleep(self.lease_seconds / 3)
-
-    async def _balance_leases(self) -> None:
-        presence = f"hosts/{self.owner}"
-        if self._presence is not None:
-            self._presence = await self._db(self.store.renew_lease, self._presence,
-                                            self.lease_seconds)
-        if self._presence is None:
-            self._presence = await self._db(self.store.acquire_lease, presence, self.owner,
-                                            self.lease_seconds)
-        for p, lease in list(self.leases.items()):
-            renewed = await self._db(self.store.renew_lease, lease, self.lease_seconds)
-            if renewed is None:
-                self._lose(p)
-            else:
-                self.leases[p] = renewed
-        now = self.clock()
-        hosts = await self._db(self.store.list_leases, "hosts/")
-        target = self._fair_share(hosts, now)
-        if len(self.leases) > target:
-            for p in sorted(self.leases)[target:]:
-                await self._release(p)
-            return
-        for p in range(self.partitions):
-            if len(self.leases) >= target or not self._running:
-                break
-            if p in self.leases:
-                continue
-            lease = await self._db(self.store.acquire_lease, control_queue(p), self.owner,
-                                   self.lease_seconds)
-            if lease is not None:
-                self.leases[p] = lease
-                self._wake[p] = asyncio.Event()
-                self._partition_tasks[p] = asyncio.ensure_future(self._partition_loop(p))
-
-    def _lose(self, p: int) -> None:
-        log.warning("Lost the lease on task hub partition %d; another host took it over.", p)
-        self.leases.pop(p, None)
-        task = self._partition_tasks.pop(p, None)
-        if task is not None:
-            task.cancel()
-        for iid in [i for i in self.cache if partition_of(i, self.partitions) == p]:
-            del self.cache[iid]
-
-    async def _release(self, p: int) -> None:
-        task = self._partition_tasks.pop(p, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        lease = self.leases.pop(p, None)
-        if lease is not None:
-            await self._db(self.store.release_lease, lease)
+    def forget_partition(self, p: int) -> None:
+        """Drop the cached sessions of a partition we no longer (or newly) hold."""
         for iid in [i for i in self.cache if partition_of(i, self.partitions) == p]:
             del self.cache[iid]
 
@@ -275,27 +219,63 @@ class TaskHubWorker:
 
     async def _partition_loop(self, p: int) -> None:
         queue = control_queue(p)
-        ev = self._wake[p]
+        ev = self._wake.setdefault(p, asyncio.Event())
         self._due[queue] = await self._db(self.store.next_visible_at, [queue])
-        while self._running and p in self.leases:
+        serving = self.partition_leases.serving
+        while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
             try:
-                msgs = await self._db(self.store.get_messages, queue, BATCH, self.visibility)
+                msgs = await self.isolation.claim(lambda: self._db(
+                    self.store.get_messages, queue, BATCH, self.visibility))
             except StoreError as exc:
                 log.warning("Reading %s failed (will retry): %s", queue, exc)
                 await asyncio.sleep(0.5)
                 continue
+            if msgs and (not (self._running and serving(p)) or self.isolation.isolating
+                         or any(map(is_suspect, msgs))):
+                await self.give_back(msgs)
+                if self._running and serving(p) and any(map(is_suspect, msgs)):
+                    await self._run_alone(p)
+                continue
             if msgs:
-                groups: OrderedDict[str, list[Message]] = OrderedDict()
-                for m in msgs:
-                    groups.setdefault(m.instance_id or "", []).append(m)
-                prepared = await asyncio.gather(*(self._prepare(p, iid, ms)
-                                                  for iid, ms in groups.items()))
-                await self._commit_batch(p, [x for x in prepared if x is not None])
+                try:
+                    await self._run_batch(p, msgs)
+                finally:
+                    self.isolation.settled(len(msgs))
                 if len(msgs) == BATCH:
                     continue  # there may be more already
             # A short batch drained the queue: wait instead of polling it empty again.
             await self._wait(ev, queue)
+
+    async def _run_alone(self, p: int) -> None:
+        """Claim the partition's messages again and run the first suspect's episode (with its
+        instance's other messages) with nothing else of this process beside it."""
+        async with self.isolation.alone():
+            msgs = await self._db(self.store.get_messages, control_queue(p), BATCH,
+                                  self.visibility)
+            suspect = next(filter(is_suspect, msgs), None)
+            mine = [m for m in msgs if suspect is not None
+                    and m.instance_id == suspect.instance_id]
+            ids = {m.id for m in mine}
+            await self.give_back([m for m in msgs if m.id not in ids], tracked=False)
+            if not mine:
+                return
+            if not (self._running and self.partition_leases.serving(p)):
+                await self.give_back(mine, tracked=False)
+                return
+            assert suspect is not None
+            log.info("Running the episode of instance '%s' alone: a message for it was "
+                     "delivered %d times, its last holder died or lost it.",
+                     suspect.instance_id, suspect.dequeue_count)
+            await self._run_batch(p, mine)
+
+    async def _run_batch(self, p: int, msgs: list[Message]) -> None:
+        groups: OrderedDict[str, list[Message]] = OrderedDict()
+        for m in msgs:
+            groups.setdefault(m.instance_id or "", []).append(m)
+        prepared = await asyncio.gather(*(self._prepare(p, iid, ms)
+                                          for iid, ms in groups.items()))
+        await self._commit_batch(p, [x for x in prepared if x is not None])
 
     async def _prepare(self, p: int, instance_id: str,
                        msgs: list[Message]) -> tuple[str, Effects] | None:
@@ -348,6 +328,9 @@ class TaskHubWorker:
                         # Someone else owns this work now; our in-memory view is stale.
                         log.info("Episode for '%s' not committed (%s); its cached state is "
                                  "dropped.", one[0], type(exc).__name__)
+        held = self.leases.get(p)
+        if committed and (held is None or lease is None or held.epoch != lease.epoch):
+            committed = []  # the partition changed hands meanwhile: another host's now
         done = {iid for iid, _ in committed}
         for iid, _ in ready:
             if iid not in done:
@@ -433,8 +416,9 @@ class TaskHubWorker:
                         msgs: list[Message]) -> list[Message]:
         """Fail the instance whose messages keep killing their worker, and drop them."""
         reason = (f"Orchestration '{record.name}' was failed by the host: a message for it was "
-                  f"dequeued {poison[0].dequeue_count} times without completing (its processing "
-                  "kept crashing the worker).")
+                  f"dequeued {poison[0].dequeue_count} times without completing: the worker "
+                  "process died each time its episode ran, the last times with nothing else "
+                  "running, so this orchestrator is what kills it.")
         log.error(reason)
         record.runtime_status, record.output = "Failed", json.dumps(reason)
         record.last_updated = record.completed_at = self.clock()

@@ -165,6 +165,24 @@ def test_update_visibility(store: SqlStore, clock: FakeClock) -> None:
         store.update_visibility(abandoned, 5)
 
 
+def test_unclaim_gives_messages_back_without_counting_the_delivery(
+        store: SqlStore, clock: FakeClock) -> None:
+    put(store, "workitems", "a", "b", "c")
+    first = store.get_messages("workitems", 3, 30)
+    assert [m.dequeue_count for m in first] == [1, 1, 1]
+    renewed = store.update_visibility(first[2], 30)
+    # a stale receipt (first[2] was renewed) is skipped; the others are visible at once
+    assert store.unclaim([first[0], first[1], first[2]]) == 2
+    again = store.get_messages("workitems", 3, 30)
+    assert [m.payload for m in again] == ["a", "b"] and [m.dequeue_count for m in again] == [1, 1]
+    with pytest.raises(PopReceiptMismatch), store.transaction() as tx:
+        tx.delete_message(first[0])  # the given-back receipt is no longer valid
+    assert store.unclaim([renewed]) == 1
+    [c] = store.get_messages("workitems", 1, 30)
+    assert (c.payload, c.dequeue_count) == ("c", 1)
+    assert store.unclaim([]) == 0
+
+
 def test_messages_carry_instance_id(store: SqlStore) -> None:
     with store.transaction() as tx:
         tx.put_message("control-02", "start", instance_id="abc")
