@@ -132,3 +132,69 @@ def test_a_message_that_keeps_killing_its_host_is_given_up(app: Path, tmp_path: 
     assert status is not None, "the poison work item was never given up"
     assert "'killer' was abandoned after 5 attempts" in status["output"], status
     assert deaths == 5  # five deliveries killed the host; the sixth is given up
+
+
+def _serve_until(app: Path, tmp_path: Path, iids: list[str], restarts: int) -> tuple[dict, int]:
+    """Run the host on the app, starting it again each time it dies, until every instance in
+    `iids` has finished. Returns their statuses and how many times the host died."""
+    deaths = 0
+    for run in range(restarts):
+        host = HostProcess(app, "--no-reload", log_path=tmp_path / f"serve{run}.log")
+        host.start(wait=False)
+        try:
+            def up(host: HostProcess = host) -> str | None:
+                if host.proc is not None and host.proc.poll() is not None:
+                    return "died"
+                m = STARTED.search(host.output)
+                return m.group(1) if m else None
+            outcome = wait_until(up, timeout=30, what="the host to die or to start")
+            if outcome == "died":
+                deaths += 1
+                continue
+            host.port = int(outcome)
+
+            def settled(host: HostProcess = host) -> dict | str | None:
+                if host.proc is not None and host.proc.poll() is not None:
+                    return "died"
+                found = {}
+                for iid in iids:
+                    body = httpx.get(host.url(f"{API}/instances/{iid}"), timeout=10).json()
+                    if body["runtimeStatus"] in ("Pending", "Running"):
+                        return None
+                    found[iid] = body
+                return found
+            result = wait_until(settled, timeout=60, what="the instances to finish")
+            if result == "died":
+                deaths += 1
+                continue
+            assert isinstance(result, dict)
+            return result, deaths
+        finally:
+            host.stop()
+    raise AssertionError(f"the instances did not finish in {restarts} runs ({deaths} deaths)")
+
+
+def test_poison_messages_fail_only_their_own_instances(app: Path, tmp_path: Path) -> None:
+    """Ten healthy chains in flight beside a poison activity and a poison orchestrator: each
+    crash raises the dequeue count of every message the host held, but after the first one
+    the suspects run alone, so only the two poison instances fail."""
+    with HostProcess(app, "--no-reload", log_path=tmp_path / "first.log") as host:
+        healthy = [_start(host, steps=5, ms=300) for _ in range(10)]
+        poisoned = []
+        for name in ("doomed_later", "suicidal"):
+            r = httpx.post(host.url(f"{API}/orchestrators/{name}"), json=None)
+            assert r.status_code == 202, r.text
+            poisoned.append(r.json()["id"])
+        (app / "armed").touch()  # both poisons strike now, with the healthy chains in flight
+        assert host.wait_exit(30) == -signal.SIGKILL
+    statuses, deaths = _serve_until(app, tmp_path, healthy + poisoned, restarts=20)
+    for iid in healthy:
+        assert statuses[iid]["runtimeStatus"] == "Completed", statuses[iid]
+        assert statuses[iid]["output"] == [i * i for i in range(5)], statuses[iid]
+    activity, orchestrator = (statuses[i] for i in poisoned)
+    assert activity["runtimeStatus"] == "Failed"
+    assert "Activity function 'killer' was abandoned after 5 attempts" in activity["output"]
+    assert orchestrator["runtimeStatus"] == "Failed"
+    assert "Orchestration 'suicidal' was failed by the host" in orchestrator["output"]
+    # each poison message killed the host at most five times: once beside others, then alone
+    assert 1 + deaths <= 10, deaths

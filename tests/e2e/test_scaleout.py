@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import APPS
-from tests.harness import HostProcess, wait_until
+from tests.harness import STARTED, HostProcess, wait_until
 
 POSTGRES = os.environ.get("FUNCPY_TEST_POSTGRES")
 pytestmark = [pytest.mark.postgres,
@@ -124,3 +124,49 @@ def test_graceful_stop_hands_partitions_over_at_once(hub_env: dict[str, str],
     finally:
         first.stop()
         second.stop()
+
+
+def _partitions(host: HostProcess) -> list[int]:
+    return sorted(httpx.get(host.url("/admin/host/status"), timeout=10).json()
+                  ["taskHub"]["partitions"])
+
+
+def test_hosts_started_together_split_the_partitions_and_survive_a_holder_kill(
+        hub_env: dict[str, str], tmp_path: Path) -> None:
+    """Three hosts started at once converge to an even split within a couple of seconds
+    (balance is checked every second, not only at lease renewals), so killing one soon after
+    start leaves partitions behind, and the survivors take them over when its leases expire."""
+    from host.taskhub.history import partition_of
+
+    env = {**hub_env, "FUNCPY_LEASE_SECONDS": "6"}
+    hosts = [HostProcess(APPS / "scaleout", "--no-reload", env=env,
+                         log_path=tmp_path / f"host{i}.log") for i in range(3)]
+    try:
+        for h in hosts:
+            h.start(wait=False)
+        for h in hosts:
+            h.port = int(h.wait_for_log(STARTED, timeout=30).group(1))
+        t0 = time.monotonic()
+
+        def split() -> list[list[int]] | None:
+            owned = [_partitions(h) for h in hosts]
+            flat = sorted(p for ps in owned for p in ps)
+            even = flat == [0, 1, 2, 3] and all(1 <= len(ps) <= 2 for ps in owned)
+            return owned if even else None
+        owned = wait_until(split, timeout=10, interval=0.1, what="an even partition split")
+        assert time.monotonic() - t0 < 6  # within a lease length of start, not after expiry
+        victim = max(range(3), key=lambda i: len(owned[i]))
+        lost = owned[victim]
+        hosts[victim].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        hosts[victim].wait_exit(10)
+        survivors = [h for i, h in enumerate(hosts) if i != victim]
+        wait_until(lambda: sorted(p for h in survivors for p in _partitions(h)) == [0, 1, 2, 3],
+                   timeout=20, interval=0.1, what="the survivors to take every partition")
+        iid = next(f"orphan-{n}" for n in range(1000) if partition_of(f"orphan-{n}", 4) in lost)
+        _start(survivors[0], "chain", 3, iid)
+        status = wait_until(lambda: (s := _status(survivors[1], iid))["runtimeStatus"]
+                            == "Completed" and s, timeout=20, what="a chain in a taken partition")
+        assert status["output"] == 6
+    finally:
+        for h in hosts:
+            h.stop()

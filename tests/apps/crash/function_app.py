@@ -37,3 +37,23 @@ def doomed(context: df.DurableOrchestrationContext):
 def killer(nothing: None) -> None:
     """Kills its own host, every time: a poison message."""
     os.kill(os.getpid(), 9)
+
+
+@app.orchestration_trigger(context_name="context")
+def suicidal(context: df.DurableOrchestrationContext):
+    """Once armed, kills its own host at every episode: a poison orchestrator."""
+    yield context.call_activity("armed", None)
+    os.kill(os.getpid(), 9)
+
+
+@app.orchestration_trigger(context_name="context")
+def doomed_later(context: df.DurableOrchestrationContext):
+    yield context.call_activity("armed", None)
+    return (yield context.call_activity("killer", None))
+
+
+@app.activity_trigger(input_name="nothing")
+def armed(nothing: None) -> None:
+    """Returns once the test has created the file `armed` (the poison waits for it)."""
+    while not os.path.exists("armed"):
+        time.sleep(0.01)
