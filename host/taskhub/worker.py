@@ -30,7 +30,6 @@ from host.taskhub.episode import (
     Effects,
     EpisodeRunner,
     InstanceState,
-    Outgoing,
     durable_name,
     state_from_history,
 )
@@ -41,7 +40,6 @@ from host.taskhub.history import (
     Event,
     EventType,
     control_queue,
-    event,
     partition_of,
 )
 from host.taskhub.isolation import Isolation, is_suspect
@@ -53,8 +51,10 @@ from host.taskhub.store import (
     InstanceRecord,
     Lease,
     Message,
+    StoreBusy,
     StoreError,
 )
+from host.taskhub.writes import write_effects, write_repair
 
 log = logging.getLogger("func_py.taskhub")
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
@@ -80,6 +80,7 @@ class TaskHubWorker:
         self._due: dict[str, float | None] = {}  # queue -> earliest delayed message known
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
         self._lease_task: asyncio.Task[Any] | None = None
+        self._code_generation = 0  # grows when a reload changes an orchestrator
         self._running = False
         self._stop_listening: Callable[[], None] | None = None
         # SQLite answers in microseconds on this thread; a network database goes to a thread.
@@ -101,6 +102,8 @@ class TaskHubWorker:
         changed = {k for k, f in orchestrators.items()
                    if k in self._orchestrators and self._orchestrators[k].fingerprint
                    != f.fingerprint}
+        if changed:
+            self._code_generation += 1
         for iid, st in list(self.cache.items()):
             if st.record.name.lower() in changed:
                 del self.cache[iid]
@@ -273,9 +276,10 @@ class TaskHubWorker:
         groups: OrderedDict[str, list[Message]] = OrderedDict()
         for m in msgs:
             groups.setdefault(m.instance_id or "", []).append(m)
+        code = self._code_generation
         prepared = await asyncio.gather(*(self._prepare(p, iid, ms)
                                           for iid, ms in groups.items()))
-        await self._commit_batch(p, [x for x in prepared if x is not None])
+        await self._commit_batch(p, [x for x in prepared if x is not None], groups, code)
 
     async def _prepare(self, p: int, instance_id: str,
                        msgs: list[Message]) -> tuple[str, Effects] | None:
@@ -307,14 +311,18 @@ class TaskHubWorker:
             record, msgs, state = await self._rewind(record, msgs)
         return await self.runner.run(state, record, msgs)
 
-    async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]]) -> None:
+    async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]],
+                            claimed: dict[str, list[Message]], code: int) -> None:
         """Commit a partition batch's episodes in one transaction fenced by the partition's
         lease (group commit); if that fails, each on its own, so one stale episode does not
-        hold back the others."""
+        hold back the others. An episode that failed only because the database was busy or
+        its connection was lost gives its messages back at once (uncounted) to run again,
+        instead of leaving them claimed until their visibility runs out."""
         if not ready:
             return
         lease = self.leases.get(p)
         committed: list[tuple[str, Effects]] = []
+        retry: list[Message] = []
         if lease is not None:
             try:
                 await self._db(self._commit_episodes, lease, ready)
@@ -324,25 +332,33 @@ class TaskHubWorker:
                     try:
                         await self._db(self._commit_episodes, lease, [one])
                         committed.append(one)
+                    except StoreBusy as exc:
+                        log.info("Episode for '%s' not committed (%s); it runs again.",
+                                 one[0], exc)
+                        retry.extend(claimed.get(one[0], []))
                     except StoreError as exc:
                         # Someone else owns this work now; our in-memory view is stale.
                         log.info("Episode for '%s' not committed (%s); its cached state is "
                                  "dropped.", one[0], type(exc).__name__)
+        if retry:
+            await self.give_back(retry, tracked=False)
         held = self.leases.get(p)
-        if committed and (held is None or lease is None or held.epoch != lease.epoch):
-            committed = []  # the partition changed hands meanwhile: another host's now
-        done = {iid for iid, _ in committed}
+        # Cache only what is still ours and still runs the same code: the partition may have
+        # changed hands, or a reload replaced the orchestrator, while the commit was awaited.
+        keep = (held is not None and lease is not None and held.epoch == lease.epoch
+                and code == self._code_generation)
+        done = {iid for iid, _ in committed} if keep else set()
         for iid, _ in ready:
             if iid not in done:
                 self.cache.pop(iid, None)
         if committed:
             fault_point("episode-committed")
         for iid, fx in committed:
-            if fx.state is None:
-                self.cache.pop(iid, None)
-            else:
+            if iid in done and fx.state is not None:
                 self.cache[iid] = fx.state
                 self.cache.move_to_end(iid)
+            else:
+                self.cache.pop(iid, None)
             self._wake_for(fx)
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
@@ -361,56 +377,7 @@ class TaskHubWorker:
     def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]]) -> None:
         with self.store.transaction(fence=lease) as tx:
             for instance_id, fx in items:
-                self._write_effects(tx, instance_id, fx)
-
-    def _write_effects(self, tx: Any, instance_id: str, fx: Effects) -> None:
-        if fx.reset_history:
-            tx.delete_history(instance_id)
-        if fx.append and fx.record is not None:
-            tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
-                              [json.dumps(e, separators=(",", ":")) for e in fx.append])
-        blocked: set[str] = set()
-        for child in fx.children:
-            existing = tx.get_instance(child.instance_id)
-            if existing is not None and existing.runtime_status not in TERMINAL:
-                blocked.add(child.instance_id)
-                continue
-            tx.create_instance(child, replace_statuses=TERMINAL)
-        messages = fx.messages
-        if blocked:
-            messages = self._refuse_children(instance_id, fx, blocked)
-        # One statement per (queue, instance, delay) group: a fan-out of 2,000 activities
-        # is one insert, not 2,000.
-        groups: dict[tuple[str, str, float], list[str]] = {}
-        for out in messages:
-            queue = out.queue if out.queue == WORKITEMS else control_queue(
-                partition_of(out.instance_id, self.partitions))
-            groups.setdefault((queue, out.instance_id, out.delay), []).append(out.payload)
-        for (queue, iid, delay), payloads in groups.items():
-            tx.put_messages(queue, payloads, instance_id=iid, delay=delay)
-        if fx.record is not None:
-            tx.put_instance(fx.record)
-        for m in fx.consumed:
-            tx.delete_message(m)
-
-    def _refuse_children(self, instance_id: str, fx: Effects,
-                         blocked: set[str]) -> list[Outgoing]:
-        """A sub-orchestration whose explicit instance id is already running is not started;
-        the parent gets SubOrchestrationInstanceFailed, which its code can catch."""
-        assert fx.record is not None
-        scheduled = {e.get("InstanceId"): int(e["EventId"]) for e in fx.append
-                     if e["EventType"] == EventType.SubOrchestrationInstanceCreated}
-        kept = [m for m in fx.messages if not (
-            m.instance_id in blocked and ControlMessage.decode(m.payload).event["EventType"]
-            == EventType.ExecutionStarted)]
-        for child in sorted(blocked):
-            failed = event(EventType.SubOrchestrationInstanceFailed, self.clock(),
-                           TaskScheduledId=scheduled.get(child),
-                           Reason=f"An orchestration instance with id '{child}' already exists "
-                           "and is still running.", Details=None)
-            kept.append(Outgoing("control", ControlMessage(
-                instance_id, fx.record.execution_id, failed).encode(), instance_id))
-        return kept
+                write_effects(tx, instance_id, fx, self.partitions, self.clock())
 
     async def _poisoned(self, record: Any, poison: list[Message],
                         msgs: list[Message]) -> list[Message]:
@@ -446,21 +413,7 @@ class TaskHubWorker:
 
     def _write(self, record: InstanceRecord | None, outgoing: list[tuple[str, str]],
                consumed: list[Message], history: list[Event] | None = None) -> None:
-        """One transaction for the poison and rewind paths: the instance row (with its whole
-        history rewritten when `history` is given), messages to send, messages consumed."""
-        with self.store.transaction() as tx:
-            if record is not None:
-                iid = record.instance_id
-                if history is not None:
-                    tx.delete_history(iid, record.execution_id)
-                    tx.append_history(iid, record.execution_id, 0,
-                                      [json.dumps(e) for e in history])
-                tx.put_instance(record)
-                for queue, payload in outgoing:
-                    tx.put_message(queue if queue == WORKITEMS else control_queue(
-                        partition_of(iid, self.partitions)), payload, instance_id=iid)
-            for m in consumed:
-                tx.delete_message(m)
+        write_repair(self.store, self.partitions, record, outgoing, consumed, history)
 
     async def _invoke_orchestrator(self, fn: FunctionInfo,
                                    run: Callable[[], Outcome]) -> Outcome:
