@@ -18,16 +18,22 @@ flight beside a poison one is delivered once more, alone, and completes.
 
 The price is paid only after a crash (or a lost claim): suspects run one at a time, each after
 the host's work in flight has finished. Messages that were never delivered before take the
-shared path, which this module touches only by counting them.
+shared path, which this module touches only by counting them. Work in flight that does not
+finish within `WAIT_SECONDS` (a hung activity) does not stall the host: the suspect then runs
+beside it, and says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from host.taskhub.store import Message
+
+log = logging.getLogger("func_py.taskhub")
+WAIT_SECONDS = 30.0
 
 
 def is_suspect(message: Message) -> bool:
@@ -47,6 +53,7 @@ class Isolation:
         self._open = asyncio.Event()  # no suspect waits or runs: claims may go ahead
         self._open.set()
         self._alone = asyncio.Lock()
+        self._closed = False
 
     @property
     def isolating(self) -> bool:
@@ -62,12 +69,17 @@ class Isolation:
         flight (a suspect does not start while a dequeue may still return messages), and so
         does every message it returns, until `settled` is called for it."""
         await self._open.wait()
+        if self._closed:
+            return []
         self._enter(1)
+        messages: list[Message] = []
         try:
             messages = await get()
         finally:
+            # Count what was claimed before the claim itself stops counting: the other order
+            # would pass through zero and let a waiting suspect start beside these messages.
+            self._enter(len(messages))
             self._leave(1)
-        self._enter(len(messages))
         return messages
 
     def track(self, count: int = 1) -> None:
@@ -78,19 +90,30 @@ class Isolation:
         """`count` claimed messages were committed, given back or lost: no longer in flight."""
         self._leave(count)
 
+    def close(self) -> None:
+        """The worker stops: claims return nothing, and nobody waits for a suspect."""
+        self._closed = True
+        self._open.set()
+
     @asynccontextmanager
-    async def alone(self) -> AsyncIterator[None]:
+    async def alone(self, wait: float = WAIT_SECONDS) -> AsyncIterator[None]:
         """Run the block with nothing else of this process in flight, and keep every other
         claim out until it ends. The caller must have settled what it claimed itself."""
         self._waiting += 1
         self._open.clear()
         try:
             async with self._alone:
-                await self._idle.wait()
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._idle.wait()
+                except TimeoutError:
+                    log.warning("A suspect message runs beside %d claimed message(s) that did "
+                                "not finish within %.0fs (a hung function?); if the worker "
+                                "dies now, their delivery counts too.", self._active, wait)
                 yield
         finally:
             self._waiting -= 1
-            if self._waiting == 0:
+            if self._waiting == 0 or self._closed:
                 self._open.set()
 
     def _enter(self, count: int) -> None:

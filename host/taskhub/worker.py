@@ -155,6 +155,7 @@ class TaskHubWorker:
         """Stop taking work, let work in flight finish (activities up to `grace`), release
         leases and give back claims. Returns the work that was given back unfinished."""
         self._running = False
+        self.isolation.close()
         if self._stop_listening is not None:
             await asyncio.to_thread(self._stop_listening)
         for ev in self._wake.values():
