@@ -40,6 +40,7 @@ from host.taskhub.history import (
 )
 from host.taskhub.isolation import is_suspect
 from host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
+from host.taskhub.supervise import keep_running
 
 if TYPE_CHECKING:
     from host.taskhub.worker import TaskHubWorker
@@ -90,9 +91,16 @@ class ActivityWorker:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._loops = [asyncio.ensure_future(self.loop()),
-                       asyncio.ensure_future(self.result_loop())]
-        self._renewer = asyncio.ensure_future(self.renew_loop())
+        def running() -> bool:
+            return self.hub._running
+
+        # The committer keeps running while the worker stops: it commits the last results.
+        self._loops = [
+            asyncio.ensure_future(keep_running("work-item claim loop", self.loop, running)),
+            asyncio.ensure_future(keep_running("activity result commits", self.result_loop,
+                                               lambda: True))]
+        self._renewer = asyncio.ensure_future(
+            keep_running("activity claim renewal", self.renew_loop, lambda: True))
 
     async def stop(self, grace: float) -> list[str]:
         """Claim nothing more, let activities in flight finish (up to `grace`) and commit
@@ -297,7 +305,7 @@ class ActivityWorker:
             for r in todo:
                 self._settle(r.claim)
             return []
-        except StoreError:
+        except Exception:  # any failure: no claim may be left unsettled by it
             pass
         retry = []
         for r in todo:  # one stale claim must not sink the others: one by one
@@ -309,7 +317,7 @@ class ActivityWorker:
                 log.info("Result of %s dropped: its work item is no longer ours.",
                          r.claim.describe())
                 self._settle(r.claim)
-            except StoreError as exc:
+            except Exception as exc:
                 r.attempts += 1
                 r.busy = isinstance(exc, StoreBusy)
                 log.warning("Result of %s not committed yet (attempt %d): %s",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from host.taskhub.history import control_queue
 from host.taskhub.store import Lease, StoreError
+from host.taskhub.supervise import keep_running
 
 if TYPE_CHECKING:
     from host.taskhub.worker import TaskHubWorker
@@ -107,7 +108,9 @@ class PartitionLeases:
             if lease is not None and hub._running:
                 self.held[p] = lease
                 hub.forget_partition(p)  # what we cached before another host had it is stale
-                self.loops[p] = asyncio.ensure_future(self.serve(p))
+                self.loops[p] = asyncio.ensure_future(keep_running(
+                    f"loop of partition {p}", lambda p=p: self.serve(p),  # type: ignore[misc]
+                    lambda p=p: hub._running and self.serving(p)))  # type: ignore[misc]
 
     def serving(self, p: int) -> bool:
         return p in self.held and p not in self.leaving

@@ -54,6 +54,7 @@ from host.taskhub.store import (
     StoreBusy,
     StoreError,
 )
+from host.taskhub.supervise import keep_running
 from host.taskhub.writes import write_effects, write_repair
 
 log = logging.getLogger("func_py.taskhub")
@@ -137,7 +138,8 @@ class TaskHubWorker:
             loop = asyncio.get_running_loop()
             self._stop_listening = listen(
                 lambda q, at: loop.call_soon_threadsafe(self._on_remote, q, at))
-        self._lease_task = asyncio.ensure_future(self.partition_leases.run())
+        self._lease_task = asyncio.ensure_future(keep_running(
+            "partition lease upkeep", self.partition_leases.run, lambda: self._running))
         self.activities.start()
 
     def _on_remote(self, queue: str, visible_at: float) -> None:
@@ -211,9 +213,27 @@ class TaskHubWorker:
                 await ev.wait()
         except TimeoutError:
             if due is None or due > self.clock():
-                self._due[queue] = await self._db(self.store.next_visible_at, [queue])
+                await self._refresh_due(queue)
             else:
                 self._due.pop(queue, None)
+
+    async def _refresh_due(self, queue: str) -> None:
+        """Ask the store for the queue's earliest delayed message. A store error leaves the
+        poll interval in charge (it must never end the loop that waits: a lost connection
+        once stopped a host's loops for good while its leases were still renewed)."""
+        before = self._due.get(queue)
+        try:
+            found = await self._db(self.store.next_visible_at, [queue])
+        except StoreError as exc:
+            log.warning("Reading the next due time of %s failed (will retry): %s", queue, exc)
+            return
+        meanwhile = self._due.get(queue)
+        if meanwhile is not None and meanwhile != before and (found is None or meanwhile < found):
+            found = meanwhile  # a local commit expected an earlier one while we asked
+        if found is None:
+            self._due.pop(queue, None)
+        else:
+            self._due[queue] = found
 
     def _expect(self, queue: str, at: float) -> None:
         """Note a delayed message committed locally (a durable timer)."""
@@ -224,7 +244,7 @@ class TaskHubWorker:
     async def _partition_loop(self, p: int) -> None:
         queue = control_queue(p)
         ev = self._wake.setdefault(p, asyncio.Event())
-        self._due[queue] = await self._db(self.store.next_visible_at, [queue])
+        await self._refresh_due(queue)
         serving = self.partition_leases.serving
         while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
