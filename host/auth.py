@@ -3,21 +3,28 @@
 Keys come from app settings (environment variables, so local.settings.json Values work too):
 - `FUNCPY_MASTER_KEY`: the master key, admin level (satisfies every level);
 - `FUNCPY_FUNCTION_KEYS`: host-wide function keys, comma-separated, valid for every function;
-- `FUNCPY_FUNCTION_KEY_<NAME>`: a key for one function (NAME upper-cased, '-' as '_');
+- `FUNCPY_FUNCTION_KEY_<NAME>`: a key for the one function whose name is NAME, compared
+  case-insensitively as Azure compares function names, every other character as written: a
+  hyphen stays a hyphen (`FUNCPY_FUNCTION_KEY_MY-FUNC` for `my-func`, `..._MY_FUNC` for
+  `my_func`): mapping '-' to '_' made one setting open both. bash's `export` cannot set a
+  name with '-', but `env 'NAME=value'`, Docker `-e`, Kubernetes and compose can; or use the
+  secrets file, which names functions as they are;
 - `FUNCPY_SYSTEM_KEY`: the durable management API's system key.
 A mounted secrets file (host/secrets.py) adds its keys; a master or system key set as a
 variable wins over the file's.
 A caller presents a key in the `x-functions-key` header (wins) or the `code` query parameter.
-Keys are compared in constant time.
+Keys are compared as UTF-8 bytes in constant time (a str comparison refuses non-ASCII text).
+In production every key must be at least MIN_KEY_LENGTH characters (`require_strong_keys`).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from host.secrets import load_secrets
+from host.errors import SettingsError
+from host.secrets import SECRETS_FILE_SETTING, SecretsError, load_secrets, setting_name
 
 MASTER_KEY_SETTING = "FUNCPY_MASTER_KEY"
 HOST_KEYS_SETTING = "FUNCPY_FUNCTION_KEYS"
@@ -28,8 +35,14 @@ ANONYMOUS, FUNCTION, ADMIN = "anonymous", "function", "admin"
 _RANK = {ANONYMOUS: 0, FUNCTION: 1, ADMIN: 2}
 
 
+# 16 characters of a random key (base64url: 96 bits) are out of reach of online guessing;
+# Azure's generated keys are longer still. A short or blank key is almost always a placeholder
+# left in a deployment ("a", "changeme", " "), which would open the app to anyone.
+MIN_KEY_LENGTH = 16
+
+
 def function_key_setting(function_name: str) -> str:
-    return FUNCTION_KEY_PREFIX + function_name.upper().replace("-", "_")
+    return FUNCTION_KEY_PREFIX + setting_name(function_name)
 
 
 def normalise_level(level: object) -> str:
@@ -41,15 +54,17 @@ def normalise_level(level: object) -> str:
     return text
 
 
-def _eq(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+def keys_equal(a: str, b: str) -> bool:
+    """Constant-time equality of two keys as UTF-8 bytes (any text, never a TypeError)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
 class KeyRing:
     master: str | None
     host_keys: tuple[str, ...]
-    function_keys: Mapping[str, str]  # setting-style upper-case name -> key
+    function_keys: Mapping[str, str]  # upper-cased function name -> key
     # From a secrets file, where a function may have several keys: NAME -> keys.
     file_function_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     system_key: str | None = None  # the durable extension's system key, if set explicitly
@@ -60,7 +75,7 @@ class KeyRing:
         configured file is missing or malformed)."""
         host_keys = tuple(k.strip() for k in environ.get(HOST_KEYS_SETTING, "").split(",")
                           if k.strip())
-        fkeys = {k[len(FUNCTION_KEY_PREFIX):]: v for k, v in environ.items()
+        fkeys = {setting_name(k[len(FUNCTION_KEY_PREFIX):]): v for k, v in environ.items()
                  if k.startswith(FUNCTION_KEY_PREFIX) and v}
         master = environ.get(MASTER_KEY_SETTING) or None
         system = environ.get(SYSTEM_KEY_SETTING) or None
@@ -80,16 +95,16 @@ class KeyRing:
     def level_of(self, key: str | None, function_name: str | None) -> str:
         if not key:
             return ANONYMOUS
-        if self.master and _eq(key, self.master):
+        if self.master and keys_equal(key, self.master):
             return ADMIN
-        if any(_eq(key, k) for k in self.host_keys):
+        if any(keys_equal(key, k) for k in self.host_keys):
             return FUNCTION
         if function_name is not None:
-            name = function_name.upper().replace("-", "_")
+            name = setting_name(function_name)
             own = self.function_keys.get(name)
-            if own and _eq(key, own):
+            if own and keys_equal(key, own):
                 return FUNCTION
-            if any(_eq(key, k) for k in self.file_function_keys.get(name, ())):
+            if any(keys_equal(key, k) for k in self.file_function_keys.get(name, ())):
                 return FUNCTION
         return ANONYMOUS
 
@@ -109,4 +124,50 @@ class KeyRing:
 
 
 def key_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    return headers.get("x-functions-key") or query.get("code") or None
+    header = headers.get("x-functions-key")
+    if header:
+        # Header values arrive as latin-1 text; a key is UTF-8 text like the query's `code`.
+        return header.encode("latin-1", "replace").decode("utf-8", "replace")
+    return query.get("code") or None
+
+
+def _configured_keys(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """(where, key) for every key the settings and the secrets file configure."""
+    for name in (MASTER_KEY_SETTING, SYSTEM_KEY_SETTING):
+        if environ.get(name):
+            yield name, environ[name]
+    hosts = [k.strip() for k in environ.get(HOST_KEYS_SETTING, "").split(",") if k.strip()]
+    for i, key in enumerate(hosts, 1):
+        yield f"{HOST_KEYS_SETTING} (key {i} of {len(hosts)})", key
+    for name, key in sorted(environ.items()):
+        if name.startswith(FUNCTION_KEY_PREFIX) and key:
+            yield name, key
+    try:
+        file = load_secrets(environ)
+    except SecretsError:
+        return  # reported by KeyRing.from_settings with its own message
+    if file is None:
+        return
+    where = f"{SECRETS_FILE_SETTING}={file.source}" if environ.get(SECRETS_FILE_SETTING) \
+        else file.source
+    if file.master:
+        yield f"{where}: masterKey", file.master
+    for i, key in enumerate(file.host_keys, 1):
+        yield f"{where}: functionKeys (key {i})", key
+    for name, keys in sorted(file.function_keys.items()):
+        for i, key in enumerate(keys, 1):
+            yield f"{where}: keys of function {name} (key {i})", key
+    for name, key in sorted(file.system_keys.items()):
+        yield f"{where}: systemKeys.{name}", key
+
+
+def require_strong_keys(environ: Mapping[str, str]) -> None:
+    """Production refuses to start with a key shorter than MIN_KEY_LENGTH or holding
+    whitespace: the error names each setting, never the key."""
+    weak = [where for where, key in _configured_keys(environ)
+            if len(key) < MIN_KEY_LENGTH or any(c.isspace() for c in key)]
+    if weak:
+        raise SettingsError(
+            f"production mode refuses weak keys (under {MIN_KEY_LENGTH} characters, or with "
+            f"whitespace): {'; '.join(weak)}. Use long random keys, e.g. the output of "
+            "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"`")

@@ -11,12 +11,17 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from host import __version__
 from host.config import HostConfig, build_config
 from host.durable_sdk import import_durable_sdk
 from host.errors import FuncPyError
 from host.logs import log, setup_logging
+
+if TYPE_CHECKING:
+    from host.http_limits import HeadLimits
 
 _T0 = time.perf_counter()
 
@@ -140,20 +145,24 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def _require_keys() -> None:
     """Production enforces keys: with none at all, /admin, the durable API and every
-    function-level route would refuse everyone, so refuse to start instead."""
-    from host.auth import KeyRing
+    function-level route would refuse everyone, so refuse to start instead; and a short or
+    blank key (a placeholder) would open the app to anyone, so refuse that too."""
+    from host.auth import KeyRing, require_strong_keys
     from host.secrets import NO_KEYS_MESSAGE
 
     if KeyRing.from_settings(os.environ).empty:  # also reads (and checks) a secrets file
         raise FuncPyError(NO_KEYS_MESSAGE)
+    require_strong_keys(os.environ)
 
 
 async def _serve(runtime: object, sock: socket.socket) -> int:
     import uvicorn
 
+    from host.http_limits import HeadLimits
     from host.reload import ReloadWatcher
     from host.runtime import Runtime
     from host.server import HostApp, build_asgi
+    from host.stopping import Stopping, exit_now
 
     assert isinstance(runtime, Runtime)
     config = runtime.config
@@ -173,35 +182,106 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")
 
-    async def stopping() -> None:
+    async def stop_watching() -> None:
         if watcher is not None:
             watcher.stop()
 
     host_app.on_startup.append(started)
-    host_app.on_shutdown.append(stopping)
+    host_app.on_shutdown.append(stop_watching)
     host_app.on_failure.append(lambda reason: setattr(server, "should_exit", True))
+    limits = HeadLimits.from_env()
+    stopping = Stopping(config.drain_seconds, runtime.invoker)
     server = _draining_server_class()(uvicorn.Config(
         build_asgi(runtime, host_app), lifespan="on", access_log=False, log_config=None,
-        server_header=False, timeout_graceful_shutdown=int(config.drain_seconds),
-    ))
+        server_header=False, http=_http_protocol(limits),
+        h11_max_incomplete_event_size=limits.max_bytes,
+    ), host_app, stopping, limits)
     await server.serve(sockets=[sock])
     runtime.invoker.shutdown()
-    return 0 if server.started and host_app.failure is None else 1
+    code = 0 if server.started and host_app.failure is None else 1
+    if stopping.exit_code:
+        code = stopping.exit_code
+    if runtime.invoker.running():
+        # A sync function still in its thread: the interpreter would join it at exit, for as
+        # long as it takes. The drain has already said what it cuts off.
+        exit_now(code)
+    return code
+
+
+def _http_protocol(limits: HeadLimits) -> type[asyncio.Protocol] | str:
+    """httptools with the head limits; without httptools, h11 (which enforces only the size,
+    through h11_max_incomplete_event_size, answering 400)."""
+    from host.http_limits import protocol_class
+
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return protocol_class(limits)
 
 
 def _draining_server_class() -> type:
     import uvicorn
 
+    from host.http_limits import sweep_slow_heads
+    from host.server import HostApp
+    from host.stopping import Stopping
+
     class DrainingServer(uvicorn.Server):
-        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process dies of
-        the signal (exit -15). A host that drained cleanly exits 0 instead, which is what
-        container orchestrators and process managers expect of a stop."""
+        """uvicorn's server with func-py's stop (host/stopping.py): one time budget for the
+        whole drain, starting at the first signal, with the triggers stopping while requests
+        finish; a second signal exits at once. And the sweep that enforces the head timeout."""
+
+        def __init__(self, config: uvicorn.Config, host_app: HostApp, stopping: Stopping,
+                     limits: HeadLimits) -> None:
+            super().__init__(config)
+            self.host_app = host_app
+            self.stopping = stopping
+            self.limits = limits
+            self._sweeper: asyncio.Task[None] | None = None
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process
+            # dies of the signal (exit -15). A host that drained exits with its own code
+            # instead (0 when clean), which is what orchestrators and process managers expect.
             with super().capture_signals():
                 yield
                 self._captured_signals.clear()
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.stopping.begun:
+                self.stopping.force(sig)  # does not return
+            self.stopping.begin()  # the clock starts at the signal, not when uvicorn gets to it
+            super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.limits.timeout > 0:
+                self._sweeper = asyncio.ensure_future(sweep_slow_heads(
+                    self.server_state.connections, self.limits.timeout))
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """uvicorn's shutdown, with the time left instead of a fixed timeout, the triggers
+            stopping meanwhile, and requests cut off at the limit recorded for the report."""
+            stopping = self.stopping
+            self.host_app.begin_drain(stopping)
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            for connection in list(self.server_state.connections):
+                connection.shutdown()  # idle ones close now, busy ones after their response
+            try:
+                await asyncio.wait_for(self._wait_tasks_to_complete(), stopping.remaining())
+            except TimeoutError:
+                tasks = self.server_state.tasks
+                stopping.cut_http(len(tasks))
+                for t in list(tasks):
+                    t.cancel(msg="the drain limit was reached")
+            await self.lifespan.shutdown()
 
     return DrainingServer
 

@@ -117,7 +117,9 @@ def add_durable_parser(sub: Any) -> None:
     _time_filters(p, "list")
     p.add_argument("--runtime-status", nargs="+", type=_statuses, metavar="STATUS",
                    help=f"only these statuses ({_STATUS_NAMES})")
-    p.add_argument("--top", type=_positive, default=10, help="page size (default 10)")
+    p.add_argument("--top", type=_positive, default=10,
+                   help="page size (default 10; a page over the API's maximum of 1000 is cut "
+                        "there, and the token continues)")
     p.add_argument("--continuation-token", metavar="TOKEN",
                    help="the token a previous page printed, for the next page")
 
@@ -233,12 +235,14 @@ def _print(value: Any) -> None:
 
 
 def _query(args: argparse.Namespace, *, paging: bool) -> InstanceQuery:
+    from host.taskhub.client import MAX_PAGE_SIZE  # imports the SDK: after import_durable_sdk
+
     statuses = None
     if args.runtime_status:
         statuses = frozenset(s for group in args.runtime_status for s in group)
     return InstanceQuery(
         runtime_status=statuses, created_from=args.created_after, created_to=args.created_before,
-        top=args.top if paging else None,
+        top=min(args.top, MAX_PAGE_SIZE) if paging else None,  # an unbounded LIMIT overflows
         continuation=args.continuation_token if paging else None)
 
 
@@ -299,6 +303,11 @@ def _execute(args: argparse.Namespace, client: TaskHubClient | None, hub: str) -
         _print({"taskHub": hub, "deleted": True})
     else:
         iid = args.id
+        try:
+            iid.encode("utf-8")
+        except UnicodeEncodeError:  # argv bytes that are not UTF-8 arrive as lone surrogates
+            raise DurableCommandError("--id is not valid UTF-8 text: no instance has that id."
+                                      ) from None
         record = _record(client, iid)
         assert client is not None
         if cmd == "get-runtime-status":

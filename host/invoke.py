@@ -9,6 +9,7 @@ is logged as Core Tools logs it, timed, bounded by functionTimeout, and its exce
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextvars
 import functools
@@ -28,6 +29,7 @@ from host.index import Binding, FunctionInfo
 from host.logs import (
     InvocationTag,
     current_invocation,
+    flush_logs,
     forget_invocation,
     host_line,
     log,
@@ -96,6 +98,11 @@ class Invoker:
         self.timeout = timeout
         self.providers: dict[str, InputProvider] = dict(providers or {})
         self.in_flight = 0
+        # What is running, for the drain's report: invocations by id, and sync calls whose
+        # caller stopped waiting (timed out or cancelled) while their thread runs on.
+        self.active: dict[str, FunctionInfo] = {}
+        self.orphans: dict[str, FunctionInfo] = {}
+        self.cancelled: collections.Counter[tuple[str, str]] = collections.Counter()
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
@@ -137,6 +144,7 @@ class Invoker:
         token = current_invocation.set(tag)
         remember_invocation(tag)
         self.in_flight += 1
+        self.active[inv] = fn
         host_line(f"Executing 'Functions.{fn.name}' (Reason='{reason}', Id={inv})", tag)
         start = time.perf_counter()
         try:
@@ -145,7 +153,7 @@ class Invoker:
                 value = target()
             else:
                 args, outs = self._arguments(fn, trigger_value, inv, retry)
-                value = await self._call(fn, args)
+                value = await self._call(fn, args, inv)
             if value is not None and not fn.has_return \
                     and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
                 raise RuntimeError(
@@ -154,45 +162,68 @@ class Invoker:
         except BaseException as exc:
             ms = (time.perf_counter() - start) * 1000
             if isinstance(exc, asyncio.CancelledError):
+                self.cancelled[fn.name, fn.trigger_type] += 1
                 log.info("Executed 'Functions.%s' (Cancelled, Id=%s, Duration=%dms)",
                          fn.name, inv, ms)
+                flush_logs()
                 raise
             self._log_failure(fn, inv, exc, ms)
+            flush_logs()
             raise InvocationError(fn.name, inv, exc) from exc
         finally:
             self.in_flight -= 1
+            self.active.pop(inv, None)
             current_invocation.reset(token)
             forget_invocation(inv)
         ms = (time.perf_counter() - start) * 1000
         host_line(f"Executed 'Functions.{fn.name}' (Succeeded, Id={inv}, Duration={int(ms)}ms)",
                   tag)
+        # Before the caller answers (an HTTP response, a committed activity result): whoever
+        # sees the outcome finds the invocation's lines already in the output.
+        flush_logs()
         return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms)
 
-    async def _call(self, fn: FunctionInfo, args: dict[str, Any]) -> Any:
+    async def _call(self, fn: FunctionInfo, args: dict[str, Any], inv: str) -> Any:
+        thread: concurrent.futures.Future[Any] | None = None
         if fn.is_async:
             call: Any = fn.func(**args)
         else:
-            loop = asyncio.get_running_loop()
+            # What loop.run_in_executor does, keeping the thread's own future: a thread cannot
+            # be stopped, so one whose caller stops waiting is tracked until it really ends.
             ctx = contextvars.copy_context()
-            call = loop.run_in_executor(self.pool, ctx.run, functools.partial(fn.func, **args))
-        if self.timeout is None:
-            return await call
-        # One watchdog checks every call's deadline (to within a second, for a limit of at least
-        # a second), instead of a timer per call on the hot path.
-        task = asyncio.current_task()
-        assert task is not None
-        self._deadlines[task] = time.monotonic() + self.timeout.total_seconds()
-        self._start_watchdog()
+            thread = self.pool.submit(ctx.run, functools.partial(fn.func, **args))
+            call = asyncio.wrap_future(thread)
+        task: asyncio.Task[Any] | None = None
+        if self.timeout is not None:
+            # One watchdog checks every call's deadline (to within a second, for a limit of at
+            # least a second), instead of a timer per call on the hot path.
+            task = asyncio.current_task()
+            assert task is not None
+            self._deadlines[task] = time.monotonic() + self.timeout.total_seconds()
+            self._start_watchdog()
         try:
             return await call
         except asyncio.CancelledError:
-            if task not in self._expired:
+            if task is None or task not in self._expired:
                 raise
             task.uncancel()
+            assert self.timeout is not None
             raise FunctionTimeout(fn.name, self.timeout) from None
         finally:
-            self._deadlines.pop(task, None)
-            self._expired.discard(task)
+            if task is not None:
+                self._deadlines.pop(task, None)
+                self._expired.discard(task)
+            if thread is not None and not thread.done():
+                self.orphans[inv] = fn
+                thread.add_done_callback(lambda _: self.orphans.pop(inv, None))
+
+    def running(self) -> list[FunctionInfo]:
+        """The functions running now, one entry per call: invocations in flight, and sync
+        calls still in their thread after their caller stopped waiting."""
+        # Copies first: pool threads remove orphans while this runs.
+        active = dict(self.active)
+        orphans = [fn for inv, fn in list(self.orphans.items()) if inv not in active]
+        return list(active.values()) + orphans
 
     def _start_watchdog(self) -> None:
         if self._watchdog is None or self._watchdog.done():

@@ -160,9 +160,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Console(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to stdout. On a terminal each line goes out at once; otherwise (a pipe, a file,
-    a container log) lines are queued in order and written by a daemon thread every 100 ms
-    in one system call, so a busy host pays neither a write nor a lock per line."""
+    """Writes to stdout. On a terminal each line goes out at once. Otherwise (a pipe, a file,
+    a container log) lines are queued in order, with neither a write nor a lock per line, and
+    written in one system call: at the end of every invocation, by the invoker (so a
+    function's lines, its Executed line included, are out before its response is sent), and
+    every 100 ms by a daemon thread for lines logged outside invocations.
+
+    A reader that stops reading a pipe stalls the writer, as any blocking log write would:
+    the queue does not grow without bound behind a stuck consumer."""
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
@@ -193,22 +198,27 @@ class _Console(logging.StreamHandler):  # type: ignore[type-arg]
         if self.interactive:
             super().flush()
 
-    def drain(self) -> None:
-        """Write what is queued (the flusher, and at exit)."""
-        lines = []
-        try:
-            while True:
-                lines.append(self.pending.popleft())
-        except IndexError:
-            pass
-        if not lines:
+    def drain(self, timeout: float = -1) -> None:
+        """Write what is queued (the invoker, the flusher, and at exit). With a `timeout`,
+        give up if another writer has held the lock that long (stuck on a full pipe)."""
+        # Taken under the lock, not just written under it, and the lock taken even when the
+        # queue looks empty: two drains (the loop thread's and the flusher's) would otherwise
+        # write their batches in either order, and a drain finding the queue empty could
+        # return while the other one's batch, holding this invocation's lines, is unwritten.
+        lock = self.lock
+        assert lock is not None
+        if not lock.acquire(timeout=timeout):
             return
-        with self.lock:  # type: ignore[union-attr]
-            try:
+        try:
+            pending = self.pending
+            lines = [pending.popleft() for _ in range(len(pending))]
+            if lines:
                 self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
-            except (OSError, ValueError):
-                pass
+        except (OSError, ValueError):
+            pass
+        finally:
+            lock.release()
 
     def close(self) -> None:
         # logging.shutdown() at exit calls flush() (a no-op here), then close().
@@ -224,6 +234,30 @@ class _Console(logging.StreamHandler):  # type: ignore[type-arg]
 _console: _Console | None = None
 _policy: LevelPolicy | None = None
 _json_lines = False
+
+
+def flush_logs() -> None:
+    """Write the queued lines now: the invoker calls this as an invocation ends, so what it
+    logged is in the output before anything (an HTTP response, a committed result) tells a
+    reader it finished. One write for all that is queued; none on a terminal (lines went out
+    as they were logged) or when the flusher has just written them."""
+    console = _console
+    if console is not None and not console.interactive:
+        console.drain()
+
+
+def flush_all() -> None:
+    """Everything buffered, for an exit that skips the interpreter's own clean-up
+    (`os._exit`): the queued log lines, then print()ed output. Bounded: an exit must not
+    hang behind a log reader that stopped reading."""
+    console = _console
+    if console is not None and not console.interactive:
+        console.drain(timeout=0.2)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def host_line(message: str, invocation: InvocationTag | None = None) -> None:

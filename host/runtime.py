@@ -84,13 +84,45 @@ class Runtime:
             await service.apply(self.index)
         self.state = "Running"
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None,
+                   http_done: asyncio.Event | None = None) -> list[str] | None:
+        """Stop the triggers, all at once: the task hub worker lets activities in flight run
+        up to `grace` seconds (default FUNCPY_DRAIN_SECONDS), then gives back what is
+        unfinished. The store closes once `http_done` is set (requests in flight may still
+        use it). Returns what the task hub gave back: [] without one, None if it did not say."""
         self.state = "Stopping"
-        for service in reversed(self.services):
-            await service.stop()
+        grace = self.config.drain_seconds if grace is None else grace
+        given_back: list[str] | None = []
+
+        async def stop_durable(service: Service) -> None:
+            nonlocal given_back
+            worker = getattr(service, "worker", None)
+            if worker is not None:
+                # Stopped here with the time left rather than by the service's own stop(),
+                # which would grant it the whole drain limit again.
+                result = await worker.stop(grace=grace)
+                service.worker = None  # type: ignore[attr-defined]
+                given_back = None if result is None else list(result)
+            result = await service.stop()  # releases the host lock
+            if isinstance(result, list) and given_back is not None:
+                given_back.extend(result)
+
+        results = await asyncio.gather(
+            *(stop_durable(s) if s is self.durable else s.stop()
+              for s in reversed(self.services) if s is not self.http), return_exceptions=True)
+        # One trigger failing to stop does not keep the store open; the failure is raised after.
+        failures = [r for r in results if isinstance(r, Exception)]
+        if http_done is not None:
+            await http_done.wait()
+        await self.http.stop()
         if self._store is not None:
             self._store.close()
         self.state = "Stopped"
+        for extra in failures[1:]:
+            log.error("Stopping a trigger failed: %s: %s", type(extra).__name__, extra)
+        if failures:
+            raise failures[0]
+        return given_back
 
     def store(self) -> Any:
         """The app's task hub store (durable state, timer status), opened on first use."""

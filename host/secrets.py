@@ -56,8 +56,10 @@ class Secrets:
 
 
 def setting_name(function_name: str) -> str:
-    """Function names as the FUNCPY_FUNCTION_KEY_<NAME> settings spell them."""
-    return function_name.upper().replace("-", "_")
+    """A function's name as keys are filed under it: upper-cased, since Azure compares function
+    names case-insensitively, and otherwise as written. '-' and '_' stay apart: `my-func` and
+    `my_func` are two functions, and one key setting must not open both (host/auth.py)."""
+    return function_name.upper()
 
 
 def load_secrets(environ: Mapping[str, str]) -> Secrets | None:

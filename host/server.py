@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
@@ -24,9 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host import __version__
 from host.auth import ADMIN, key_from
+from host.bodies import BodyIncomplete, BodyTooLarge, request_body
 from host.errors import FuncPyError
 from host.logs import log
 from host.runtime import Runtime
+from host.stopping import Stopping, drain_triggers
 from triggers import trigger_kinds
 from triggers.http import HttpDispatcher
 
@@ -130,7 +131,12 @@ class Builtins:
         name = request.path_params["name"]
         if fn is None:
             return _reason(404, f"no function named '{name}' is loaded")
-        raw = await request.body()
+        try:
+            raw = await request_body(request, self.runtime.config.max_body_bytes)
+        except BodyTooLarge as exc:
+            return _reason(413, str(exc))
+        except BodyIncomplete:
+            return Response(status_code=400)  # the client is gone: nobody reads this
         if not raw:
             return _reason(400, 'the request needs a JSON body such as {"input": "..."}')
         try:
@@ -242,6 +248,8 @@ class HostApp:
         self.load_app = load_app
         self.loading = False
         self._load_task: asyncio.Task[None] | None = None
+        self.stopping: Stopping | None = None
+        self._drain_task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -303,38 +311,32 @@ class HostApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._load_task is not None and not self._load_task.done():
-                    self._load_task.cancel()  # the import thread runs on; nothing waits for it
-                    await asyncio.gather(self._load_task, return_exceptions=True)
-                await self._drain()
+                if self._drain_task is None:
+                    # A plain uvicorn.Server: the drain starts now, and its clock with it.
+                    self.begin_drain(Stopping(self.runtime.config.drain_seconds,
+                                              self.runtime.invoker))
+                assert self.stopping is not None and self._drain_task is not None
+                # uvicorn sends this once requests have finished or been cancelled: nothing
+                # serves a request any more, so the store may close.
+                self.stopping.http_done.set()
+                await self._drain_task
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _drain(self) -> None:
-        """Requests have finished (uvicorn stopped accepting and waited for them); now stop the
-        triggers: timers and the task hub worker take no new work, activities in flight finish,
-        and the worker's claims on the store are released for the next host."""
-        started = time.perf_counter()
-        log.info("Draining: no new requests are accepted; stopping triggers and the task hub "
-                 "worker (work in flight finishes, store claims are released).")
-        for hook in self.on_shutdown:
-            await hook()
-        await self.runtime.stop()
-        await _close_durable_sdk_session()
-        log.info("Drained in %dms: work in flight finished, store claims released. "
-                 "Host stopped.", (time.perf_counter() - started) * 1000)
+    def begin_drain(self, stopping: Stopping) -> None:
+        """Start stopping the triggers (idempotent). func-py's server calls this at the first
+        signal, so the triggers stop taking work while requests in flight finish, within the
+        same time budget."""
+        if self._drain_task is None:
+            stopping.begin()
+            self.stopping = stopping
+            self._drain_task = asyncio.ensure_future(self._drain(stopping))
 
-
-async def _close_durable_sdk_session() -> None:
-    """The Durable SDK keeps one aiohttp session for its calls back to the host; left open,
-    asyncio logs 'Unclosed client session' errors at exit."""
-    http_utils = sys.modules.get("azure.durable_functions.models.utils.http_utils")
-    session = getattr(http_utils, "_client_session", None)
-    if session is not None and not session.closed:
-        try:
-            await session.close()
-        except Exception:  # created on another loop (a sync function's): nothing to do
-            pass
+    async def _drain(self, stopping: Stopping) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()  # the import thread runs on; nothing waits for it
+            await asyncio.gather(self._load_task, return_exceptions=True)
+        await drain_triggers(self.runtime, stopping, self.on_shutdown)
 
 
 class CustomHeaders:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from host.auth import ADMIN, key_from, normalise_level
+from host.bodies import BodyIncomplete, BodyTooLarge, read_body
 from host.invoke import InvocationError
 from host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
 
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 REASON = "This function was programmatically called via the host APIs."
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "TRACE"})
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def route_of(fn: FunctionInfo) -> str:
@@ -101,25 +98,6 @@ def _query(query_string: bytes) -> dict[str, str]:
     for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=False):
         out[k] = f"{out[k]},{v}" if k in out else v
     return out
-
-
-async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def build_request(scope: Scope, headers: dict[str, str], query: dict[str, str],
@@ -265,9 +243,10 @@ class HttpDispatcher:
                 body = b""  # nothing to read (most GETs): skip the receive round
             else:
                 body = await read_body(receive, runtime.config.max_body_bytes, declared)
-        except BodyTooLarge:
-            return empty(413, f"request body exceeds the limit of "
-                              f"{runtime.config.max_body_bytes} bytes")
+        except BodyTooLarge as exc:
+            return empty(413, str(exc))
+        except BodyIncomplete:  # the client left mid-body: don't run the function on a part
+            return empty(400)
         request = build_request(scope, headers, query, params, body)
         try:
             result = await runtime.invoker.invoke(fn, request, reason=REASON)

@@ -31,7 +31,20 @@ from host.taskhub.history import (
 from host.taskhub.rewind import failed_activities
 from host.taskhub.store import InstanceExists, InstanceQuery, InstanceRecord
 
-_BAD_ID = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+# The extension's rules for a new instance id (DurableClient.StartNewAsync): at most 256
+# characters (MaxInstanceIdLength), no '/', '\\', '#', '?' or control character (.NET
+# char.IsControl: U+0000-U+001F and U+007F-U+009F), and no leading '@' (entity ids).
+MAX_INSTANCE_ID_LENGTH = 256
+
+# A public list without `top` gets one page of 100, the extension's default page size
+# (OrchestrationStatusQueryCondition.PageSize = 100, in WebJobs.Extensions.DurableTask and in
+# DurableTask.Core.Query); the x-ms-continuation-token header carries on. A larger `top` is cut
+# to MAX_PAGE_SIZE (the API and `func-py durable get-instances`): the extension documents that
+# a page may hold fewer rows than asked for, the token still leads to the rest, and one answer
+# stays bounded in memory and time.
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_BAD_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 
 class ClientError(Exception):
@@ -41,6 +54,30 @@ class ClientError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def shown_id(instance_id: str) -> str:
+    """An instance id for a message: quoted, escaped (a newline in it must not forge a log
+    line) and cut short (a 100 kB id must not become a 100 kB message)."""
+    text = repr(instance_id[:100])
+    return text if len(instance_id) <= 100 else text[:-1] + "...'"
+
+
+def new_instance_id_problem(instance_id: str) -> str | None:
+    """Why `instance_id` cannot name a new instance, or None."""
+    if not instance_id.strip():
+        return "it is blank"
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        return f"it is longer than {MAX_INSTANCE_ID_LENGTH} characters"
+    if instance_id.startswith("@"):
+        return "ids starting with '@' are reserved for entities"
+    if _BAD_ID.search(instance_id):
+        return "it contains '/', '\\', '#', '?' or a control character"
+    try:
+        instance_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode text (a lone surrogate)"
+    return None
 
 
 @dataclass
@@ -75,9 +112,11 @@ class TaskHubClient:
               version: str | None = None) -> str:
         name = self.resolve_name(name)
         iid = instance_id or uuid.uuid4().hex
-        if not iid.strip() or len(iid) > 256 or _BAD_ID.search(iid):
-            raise ClientError(400, f"Instance id '{iid}' is invalid: use 1-256 characters "
-                                   "without '/', '\\', '#', '?' or control characters.")
+        problem = new_instance_id_problem(iid)
+        if problem is not None:
+            raise ClientError(400, f"Instance id {shown_id(iid)} is invalid: {problem}. Use "
+                                   f"1-{MAX_INSTANCE_ID_LENGTH} characters without '/', '\\', "
+                                   "'#', '?' or control characters, not starting with '@'.")
         now = self.clock()
         ex = uuid.uuid4().hex
         record = InstanceRecord(instance_id=iid, name=name, execution_id=ex,

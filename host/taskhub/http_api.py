@@ -2,7 +2,8 @@
 also the RPC endpoint the SDK's `DurableOrchestrationClient` calls (durable-protocol §6).
 
 Status codes and payloads follow the extension: 202 while running, 200 when done, 404 unknown,
-410 finished, 400 bad input (409 for a start over a running instance). Bodies are JSON texts:
+410 finished, 400 bad input (409 for a start over a running instance), 405 (with Allow) for a
+method a resource does not take, 413 for a body over the host's limit. Bodies are JSON texts:
 the SDK double-encodes them (a JSON string holding JSON text), raw HTTP callers send plain JSON;
 both are accepted and stored as the value's JSON text.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,13 +22,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from host.bodies import BodyIncomplete, BodyTooLarge, request_body
+from host.config import DEFAULT_MAX_BODY
+from host.taskhub.api_requests import (
+    MIN_POLL_SECONDS,
+    PREFIX,
+    client_gone,
+    is_rpc,
+    location,
+    page_size,
+    path_id,
+    path_parts,
+    seconds,
+)
 from host.taskhub.client import ClientError, TaskHubClient, status_json
 from host.taskhub.history import parse_time
-from host.taskhub.store import RUNTIME_STATUSES, InstanceQuery
+from host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, StoreError
 
-PREFIX = "/runtime/webhooks/durabletask"
+log = logging.getLogger("func_py.taskhub")
+
 RUNNING = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 _STATUS = {s.lower(): s for s in RUNTIME_STATUSES}
+_OPERATIONS = frozenset({"terminate", "suspend", "resume", "rewind", "restart"})
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 
 def json_text(body: bytes, *, rpc: bool = False) -> str | None:
@@ -37,7 +55,8 @@ def json_text(body: bytes, *, rpc: bool = False) -> str | None:
     only those are unwrapped — unwrapping raw bodies too made a raw `"42"` arrive as 42."""
     if not body.strip():
         return None
-    token = json.loads(body)  # ValueError -> 400
+    # JSON travels as UTF-8 (RFC 8259); a BOM is tolerated. UnicodeDecodeError is a ValueError.
+    token = json.loads(body.decode("utf-8-sig"))  # ValueError -> 400
     if rpc and isinstance(token, str):
         try:
             json.loads(token)
@@ -45,13 +64,6 @@ def json_text(body: bytes, *, rpc: bool = False) -> str | None:
         except ValueError:
             return json.dumps(token)
     return json.dumps(token)
-
-
-RPC_SCOPE_KEY = "funcpy.durable_rpc"  # set on the request scope for the SDK's RPC calls
-
-
-def _is_rpc(request: Request) -> bool:
-    return bool(request.scope.get(RPC_SCOPE_KEY))
 
 
 def management_urls(base: str, hub: str, instance_id: str, query: str) -> dict[str, str]:
@@ -75,6 +87,11 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"Message": message, "ExceptionMessage": message}, status_code=status)
 
 
+def _not_allowed(allow: str) -> Response:
+    return JSONResponse({"Message": f"The method is not allowed here; allowed: {allow}."},
+                        status_code=405, headers={"Allow": allow})
+
+
 def _flag(request: Request, name: str, default: bool = False) -> bool:
     raw = request.query_params.get(name)
     return default if raw is None else raw.strip().lower() in ("true", "1", "yes")
@@ -82,11 +99,13 @@ def _flag(request: Request, name: str, default: bool = False) -> bool:
 
 class DurableApi:
     def __init__(self, client: Callable[[], TaskHubClient], hub: Callable[[], str],
-                 key_query: Callable[[], str], inline_db: Callable[[], bool]) -> None:
+                 key_query: Callable[[], str], inline_db: Callable[[], bool],
+                 max_body: Callable[[], int] = lambda: DEFAULT_MAX_BODY) -> None:
         self.client = client
         self.hub = hub
         self.key_query = key_query
         self.inline_db = inline_db
+        self.max_body = max_body
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.inline_db():
@@ -101,64 +120,110 @@ class DurableApi:
         return JSONResponse(urls, status_code=202, headers={
             "Location": urls["statusQueryGetUri"], "Retry-After": "10"})
 
+    async def _body(self, request: Request) -> bytes:
+        return await request_body(request, self.max_body())
+
     async def dispatch(self, request: Request) -> Response:
-        parts = [p for p in request.path_params.get("rest", "").split("/") if p != ""]
         try:
-            return await self._route(request, parts)
+            return await self._route(request, path_parts(request))
         except ClientError as exc:
             return _error(exc.status, exc.message)
+        except BodyTooLarge as exc:
+            return _error(413, str(exc))
+        except BodyIncomplete:
+            return Response(status_code=400)  # the client is gone: nobody reads this
         except ValueError as exc:
             return _error(400, f"Invalid request: {exc}")
+        except StoreError as exc:
+            # The store is busy or its connection was lost (nothing was committed, except
+            # when the connection died during COMMIT itself): the caller may retry. The
+            # details (which name the database) go to the log, not to the caller.
+            log.warning("Durable API %s %s: the task hub store failed: %s", request.method,
+                        request.url.path, exc)
+            response = _error(503, "The task hub store is unavailable for the moment (busy, "
+                              "or its connection was lost); retry the request.")
+            response.headers["Retry-After"] = "1"
+            return response
 
     async def _route(self, request: Request, parts: list[str]) -> Response:
-        m = request.method
-        if parts[:1] == ["orchestrators"] and len(parts) in (2, 3) and m == "POST":
-            return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
-        if parts[:1] != ["instances"]:
+        m = "GET" if request.method == "HEAD" else request.method
+        head = parts[0].lower() if parts else ""
+        if head == "orchestrators" and len(parts) >= 2:
+            if m != "POST":
+                return _not_allowed("POST")
+            # An id with '/' arrives as several segments: start() refuses it, naming it.
+            return await self._start(request, parts[1], "/".join(parts[2:]) or None)
+        if head != "instances":
             return _error(404, f"No durable API route for {m} {request.url.path}")
         if len(parts) == 1:
             if m == "GET":
                 return await self._list(request)
             if m == "DELETE":
                 return await self._purge_by(request)
-        elif len(parts) == 2:
+            return _not_allowed("GET, DELETE")
+        if len(parts) >= 4 and parts[-2].lower() == "raiseevent":
+            iid, op, rest = "/".join(parts[1:-2]), "raiseevent", parts[-1:]
+        elif len(parts) >= 3 and parts[-1].lower() in _OPERATIONS:
+            iid, op, rest = "/".join(parts[1:-1]), parts[-1].lower(), []
+        elif m == "POST":
+            return _error(404, f"No durable API operation '{parts[-1]}'")
+        else:  # the instance itself
+            iid = path_id("/".join(parts[1:]))
             if m == "GET":
-                return await self._status(request, parts[1])
+                return await self._status(request, iid)
             if m == "DELETE":
-                deleted = await self._db(self.client().purge, parts[1])
+                deleted = await self._db(self.client().purge, iid)
                 if not deleted:
                     return Response(status_code=404)
                 return JSONResponse({"instancesDeleted": deleted})
-        elif m == "POST":
-            return await self._operation(request, parts[1], parts[2], parts[3:])
-        return _error(404, f"No durable API route for {m} {request.url.path}")
+            return _not_allowed("GET, DELETE")
+        if m != "POST":
+            return _not_allowed("POST")
+        return await self._operation(request, path_id(iid), op, rest)
 
     async def _start(self, request: Request, name: str, instance_id: str | None) -> Response:
+        # Check the wait before anything is started: a refused request starts nothing.
+        wait = None
+        if request.query_params.get("timeout"):
+            wait = (seconds(request, "timeout", "0"),
+                    max(seconds(request, "pollingInterval", "1"), MIN_POLL_SECONDS))
         try:
-            input_text = json_text(await request.body(), rpc=_is_rpc(request))
+            input_text = json_text(await self._body(request), rpc=is_rpc(request))
+        except UnicodeDecodeError:
+            raise ClientError(400, "The request body is not valid UTF-8 text (JSON content "
+                                   "must be UTF-8).") from None
         except ValueError:
             raise ClientError(400, "Invalid JSON content in the request body.") from None
         version = request.query_params.get("version")
         iid = await self._db(self.client().start, name, instance_id, input_text, version)
-        timeout = request.query_params.get("timeout")
-        if timeout:
-            interval = float(request.query_params.get("pollingInterval") or 1)
-            return await self._wait(request, iid, float(timeout), interval)
+        if wait is not None:
+            return await self._wait(request, iid, *wait)
         return self.check_status_response(request, iid)
 
     async def _wait(self, request: Request, iid: str, timeout: float,
                     interval: float) -> Response:
+        """Poll until the instance is done or `timeout` passes; stop as soon as the client
+        disconnects (nobody would read the answer, and the polls would go on)."""
         deadline = time.monotonic() + timeout
-        while True:
-            record = await self._db(self.client().get, iid)
-            if record is not None and record.runtime_status not in RUNNING:
-                if record.runtime_status == "Completed":
-                    return Response(record.output or "null", media_type="application/json")
-                return JSONResponse(status_json(record), status_code=500 if
-                                    record.runtime_status == "Failed" else 200)
-            if time.monotonic() >= deadline:
-                return self.check_status_response(request, iid)
-            await asyncio.sleep(min(max(interval, 0.05), max(0.0, deadline - time.monotonic())))
+        gone = asyncio.ensure_future(client_gone(request))
+        try:
+            while True:
+                record = await self._db(self.client().get, iid)
+                if record is not None and record.runtime_status not in RUNNING:
+                    if record.runtime_status == "Completed":
+                        return Response(record.output or "null", media_type="application/json")
+                    return JSONResponse(status_json(record), status_code=500 if
+                                        record.runtime_status == "Failed" else 200)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return self.check_status_response(request, iid)
+                await asyncio.wait([gone], timeout=min(interval, remaining))
+                if gone.done():
+                    return Response(status_code=400)  # never delivered: the client left
+        finally:
+            gone.cancel()
+            if gone.done() and not gone.cancelled():
+                gone.exception()  # retrieved: a failed receive is not worth a warning at exit
 
     async def _status(self, request: Request, iid: str) -> Response:
         client = self.client()
@@ -171,9 +236,8 @@ class DurableApi:
         body = status_json(record, show_input=_flag(request, "showInput", True),
                            history=history, show_output=_flag(request, "showHistoryOutput"))
         if record.runtime_status in RUNNING:
-            loc = str(request.url)
             return JSONResponse(body, status_code=202,
-                                headers={"Location": loc, "Retry-After": "5"})
+                                headers={"Location": location(request), "Retry-After": "5"})
         failed_500 = record.runtime_status == "Failed" and _flag(
             request, "returnInternalServerErrorOnFailure")
         return JSONResponse(body, status_code=500 if failed_500 else 200)
@@ -197,7 +261,7 @@ class DurableApi:
                 return parse_time(raw)
             except ValueError:
                 raise ClientError(400, f"{key} '{raw}' is not an ISO 8601 time") from None
-        top = int(q["top"]) if paging and q.get("top") else None
+        top = page_size(request) if paging else None
         return InstanceQuery(runtime_status=frozenset(statuses) if statuses is not None else None,
                              created_from=when("createdTimeFrom"),
                              created_to=when("createdTimeTo"),
@@ -229,27 +293,27 @@ class DurableApi:
                          rest: list[str]) -> Response:
         client = self.client()
         reason = request.query_params.get("reason")
-        if op == "raiseEvent" and len(rest) == 1:
-            body = await request.body()
+        if op == "raiseevent":
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if not _is_rpc(request) and media != "application/json":
+            if not is_rpc(request) and media != "application/json":
                 # As the extension: event data must be sent as JSON.
                 raise ClientError(400, "Only application/json request content is supported "
                                        "(send the event data with Content-Type: "
                                        "application/json).")
             try:
-                data = json_text(body, rpc=_is_rpc(request))
+                data = json_text(await self._body(request), rpc=is_rpc(request))
             except ValueError:
-                raise ClientError(400, "The event data is not valid JSON.") from None
+                raise ClientError(400, "The event data is not valid JSON (UTF-8 text)."
+                                  ) from None
             await self._db(client.raise_event, iid, rest[0], data if data is not None
                            else "null")
             return Response(status_code=202)
         actions = {"terminate": client.terminate, "suspend": client.suspend,
                    "resume": client.resume, "rewind": client.rewind}
-        if op in actions and not rest:
+        if op in actions:
             await self._db(actions[op], iid, reason)
             return Response(status_code=202)
-        if op == "restart" and not rest:
+        if op == "restart":
             record = await self._db(client.get, iid)
             if record is None:
                 raise ClientError(404, f"No instance with ID '{iid}' is found.")
@@ -260,5 +324,5 @@ class DurableApi:
         return _error(404, f"No durable API operation '{op}'")
 
     def routes(self, prefix: str = PREFIX) -> list[Route]:
-        return [Route(prefix + "/{rest:path}", self.dispatch,
-                      methods=["GET", "POST", "DELETE"])]
+        # Every method: a wrong one gets 405 from the router above, not the home page's 404.
+        return [Route(prefix + "/{rest:durabletail}", self.dispatch, methods=ALL_METHODS)]

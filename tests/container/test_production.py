@@ -58,17 +58,19 @@ def test_a_missing_secrets_file_is_named(app_dir: Path, tmp_path: Path) -> None:
 
 def test_keys_from_a_mounted_secrets_file(app_dir: Path, tmp_path: Path) -> None:
     secrets = tmp_path / "keys.json"
+    master, host_key, own = ("file-master-key-0123456789", "file-host-key-0123456789",
+                             "file-own-key-0123456789")  # production keys: 16+ characters
     secrets.write_text(json.dumps({
-        "masterKey": {"name": "master", "value": "file-master", "encrypted": False},
-        "functionKeys": [{"name": "default", "value": "file-host-key", "encrypted": False}],
-        "functions": {"SlowStart": {"partner": "file-own-key"}},
+        "masterKey": {"name": "master", "value": master, "encrypted": False},
+        "functionKeys": [{"name": "default", "value": host_key, "encrypted": False}],
+        "functions": {"SlowStart": {"partner": own}},
     }))
     env = {**NO_KEYS, "FUNCPY_SECRETS_FILE": str(secrets)}
     with _host(app_dir, tmp_path, env) as host, host.client() as c:
         assert c.get("/admin/host/status").status_code == 401
-        assert c.get("/admin/host/status", params={"code": "file-master"}).status_code == 200
+        assert c.get("/admin/host/status", params={"code": master}).status_code == 200
         assert c.post("/api/slow/0").status_code == 401
-        for key in ("file-host-key", "file-own-key", "file-master"):
+        for key in (host_key, own, master):
             assert c.post("/api/slow/0", headers={"x-functions-key": key}).status_code == 202
         assert c.post("/api/slow/0", params={"code": "from-local-settings"}).status_code == 401
 

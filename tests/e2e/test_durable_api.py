@@ -96,8 +96,25 @@ def test_unknown_instances_and_routes_are_404(durable: Durable) -> None:
     r = durable.raise_event(ghost, "x", 1)
     assert r.status_code == 404 and ghost in r.json()["Message"]
     assert durable.http.get(f"{API}/nowhere").status_code == 404
-    assert durable.http.get(f"{API}/orchestrators/chain").status_code == 404
     assert durable.http.post(f"{API}/instances/{ghost}/explode").status_code == 404
+
+
+def test_a_method_a_resource_does_not_take_is_405_with_allow(durable: Durable) -> None:
+    iid = new_id("api-405")
+    for method, path, allow in (
+            ("GET", f"orchestrators/chain/{iid}", "POST"),
+            ("PUT", "orchestrators/chain", "POST"),
+            ("PUT", f"instances/{iid}", "GET, DELETE"),
+            ("PATCH", f"instances/{iid}", "GET, DELETE"),
+            ("POST", "instances", "GET, DELETE"),
+            ("PUT", "instances/", "GET, DELETE"),
+            ("GET", f"instances/{iid}/terminate", "POST"),
+            ("DELETE", f"instances/{iid}/raiseEvent/go", "POST")):
+        r = durable.http.request(method, f"{API}/{path}")
+        assert r.status_code == 405, (method, path, r.status_code, r.text)
+        assert r.headers["Allow"] == allow, (method, path)
+    assert durable.http.request("PUT", f"{API}/nowhere").status_code == 404
+    assert durable.http.head(f"{API}/instances/{iid}").status_code == 404  # HEAD is GET
 
 
 def test_bad_starts_are_400_or_409(durable: Durable) -> None:

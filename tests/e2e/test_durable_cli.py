@@ -156,6 +156,8 @@ def test_get_instances_pages_and_filters(tmp_path: Path) -> None:
     assert [i["instanceId"] for i in json.loads(rest.stdout)] == ["a3"]
     assert rest.stderr == ""  # last page: no token
 
+    # A page over the maximum is cut there (it overflowed the store's LIMIT before).
+    assert len(ok(app, "get-instances", "--top", "99999999999999999999")) == 3
     assert len(ok(app, "get-instances", "--runtime-status", "pending", "running")) == 3
     assert len(ok(app, "get-instances", "--runtime-status", "Pending Completed")) == 3
     assert ok(app, "get-instances", "--runtime-status", "completed") == []
@@ -232,6 +234,13 @@ def pending_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["start-new", "--function-name", "greet", "--id", "p1"],
      "An instance with id 'p1' already exists"),
     (["start-new", "--function-name", "greet", "--id", "bad/id"], "Instance id 'bad/id' is"),
+    (["start-new", "--function-name", "greet", "--id", "@entity"],
+     "Instance id '@entity' is invalid: ids starting with '@' are reserved"),
+    # argv bytes that are not UTF-8 (the shell's $'\xfe'): refused, not a traceback
+    (["start-new", "--function-name", "greet", "--id", os.fsdecode(b"\xfe")],
+     "is invalid: it is not valid Unicode text"),
+    (["get-runtime-status", "--id", os.fsdecode(b"\xff")], "--id is not valid UTF-8 text"),
+    (["terminate", "--id", os.fsdecode(b"\xff")], "--id is not valid UTF-8 text"),
     (["start-new", "--function-name", "greet", "--input", "{not json"],
      "The input is not valid JSON"),
     (["start-new", "--function-name", "greet", "--input", "hello"],

@@ -4,6 +4,7 @@ edit that changes what an in-flight orchestrator schedules fails it as non-deter
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -36,7 +37,9 @@ def test_instance_survives_a_restart_with_stable_time_uuids_and_replay_flag(tmp_
         status = d.wait(iid)
         assert d.wait(sleeper)["runtimeStatus"] == "Completed"
         d.http.close()
-        logs = [h1.output, h2.output]
+        for step in (1, 2):  # logged by this host, after the event
+            h2.wait_for_log(re.escape(f"clock step={step} instance={iid}"))
+    logs = [h1.output, h2.output]  # both hosts have exited: their output is complete
     out = status["output"]
     assert status["runtimeStatus"] == "Completed", status
     # The second host replayed the first episode: same clock, same uuids.

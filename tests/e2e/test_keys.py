@@ -9,12 +9,13 @@ import httpx
 import pytest
 
 from tests.conftest import APPS
-from tests.harness import HostProcess
+from tests.harness import HostProcess, run_start
 
 MASTER, HOST_KEY, OWN_KEY = "master-secret", "host-secret", "func-level-secret"
+UNICODE_KEY = "cl\u00e9-\u5bc6\u94a5-0123456789"  # keys are text: UTF-8 on the wire
 KEYS = {
     "FUNCPY_MASTER_KEY": MASTER,
-    "FUNCPY_FUNCTION_KEYS": f" other-host-key , {HOST_KEY} ",
+    "FUNCPY_FUNCTION_KEYS": f" other-host-key , {HOST_KEY} , {UNICODE_KEY}",
     "FUNCPY_FUNCTION_KEY_FUNC_LEVEL": OWN_KEY,
 }
 NO_KEYS = {"FUNCPY_MASTER_KEY": "", "FUNCPY_FUNCTION_KEYS": ""}
@@ -126,3 +127,30 @@ def test_enable_auth_without_keys_says_which_setting_to_set(unkeyed: httpx.Clien
         r = unkeyed.get(path)
         assert r.status_code == 401, path
         assert "no keys are configured" in r.text and "FUNCPY_MASTER_KEY" in r.text, path
+
+
+def test_non_ascii_keys_are_compared_not_a_500(auth: httpx.Client) -> None:
+    durable = "/runtime/webhooks/durabletask/instances"
+    for path in ("/api/func", "/admin/host/status", durable):
+        r = auth.get(path + "?code=%C3%A9")
+        assert r.status_code == 401, (path, r.status_code, r.text)
+        r = auth.get(path, headers=[(b"x-functions-key", "\u00e9".encode())])
+        assert r.status_code == 401, (path, r.status_code, r.text)
+        r = auth.get(path, headers=[(b"x-functions-key", b"\xff\xfe")])  # not even UTF-8
+        assert r.status_code == 401, (path, r.status_code, r.text)
+    # A configured non-ASCII key works, in the query (percent-encoded) and in the header.
+    assert auth.get("/api/func", params={"code": UNICODE_KEY}).text == "function ok"
+    r = auth.get("/api/func", headers=[(b"x-functions-key", UNICODE_KEY.encode())])
+    assert r.text == "function ok"
+
+
+@pytest.mark.parametrize("weak", ["tiny-Key", " ", "Spaced key with 20+ chars"])
+def test_production_refuses_a_weak_key_naming_the_setting(weak: str) -> None:
+    r = run_start(APPS / "keys", "--production", env={
+        **NO_KEYS, "FUNCPY_MASTER_KEY": "Ok-Master-Key-0123456789",
+        "FUNCPY_FUNCTION_KEY_FUNC_LEVEL": weak})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FUNCPY_FUNCTION_KEY_FUNC_LEVEL" in r.stderr and "16 characters" in r.stderr
+    if weak.strip():
+        assert weak not in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
