@@ -41,8 +41,8 @@ _VENDOR_DIRS = frozenset(
 )
 
 
-def locate_app(app_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path]:
-    """(module name, path) of the app's entry module."""
+def find_app_entry(app_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path] | None:
+    """(module name, path) of the v2 entry module, or None when the app has none."""
     script = environ.get(SCRIPT_FILE_SETTING) or DEFAULT_SCRIPT_FILE
     if not _SCRIPT_NAME.match(script):
         raise AppLoadError(
@@ -56,9 +56,21 @@ def locate_app(app_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path]:
     package = app_dir / stem / "__init__.py"
     if package.is_file():
         return stem, package
+    return None
+
+
+def locate_app(app_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path]:
+    """(module name, path) of the app's entry module."""
+    found = find_app_entry(app_dir, environ)
+    if found is not None:
+        return found
+    script = environ.get(SCRIPT_FILE_SETTING) or DEFAULT_SCRIPT_FILE
+    named = f" ({SCRIPT_FILE_SETTING})" if environ.get(SCRIPT_FILE_SETTING) else \
+        f" (or the file {SCRIPT_FILE_SETTING} names)"
     raise AppLoadError(
-        f"No {script} (or {stem}/ package) in {app_dir}: run func-py in your app folder or "
-        "pass --script-root"
+        f"No functions found in {app_dir}: looked for {script}{named} or the package "
+        f"{script[:-3]}/ (the v2 model), and for */function.json (the v1 model: one folder per "
+        "function). Run func-py in your app folder or pass --script-root"
     )
 
 
@@ -281,10 +293,28 @@ def build_index(module: ModuleType, config: HostConfig, environ: Mapping[str, st
 
 def load(importer: AppImporter, config: HostConfig, environ: Mapping[str, str],
          generation: int = 0) -> FunctionIndex:
-    module = importer.import_app(environ)
-    index = build_index(module, config, environ, generation)
+    index = _index_app(importer, config, environ, generation)
     for reason in index.errors.values():
         log.error(reason)
     for name, why in index.skipped.items():
         log.warning("The '%s' function is skipped: %s.", name, why)
     return index
+
+
+def _index_app(importer: AppImporter, config: HostConfig, environ: Mapping[str, str],
+               generation: int) -> FunctionIndex:
+    """The worker's choice of model (dispatcher.load_function_metadata): the v2 entry module when
+    it exists and registers at least one function, else the function.json folders (v1)."""
+    from host import loader_v1  # builds on this module's helpers
+
+    folders = loader_v1.function_folders(importer.app_dir)
+    if folders and find_app_entry(importer.app_dir, environ) is None:
+        return loader_v1.build_index(importer, folders, config, environ, generation)
+    module = importer.import_app(environ)  # neither model found: says what was looked for
+    if folders:
+        if not getattr(find_function_app(module), "_function_builders", None):
+            log.debug("Fallback to host indexing as worker denied indexing")
+            return loader_v1.build_index(importer, folders, config, environ, generation)
+        if generation <= 1:  # Core Tools warns once per start, not on every reload
+            log.warning(loader_v1.mixed_app_warning(folders))
+    return build_index(module, config, environ, generation)

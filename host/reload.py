@@ -1,8 +1,9 @@
 """Hot reload: a watchdog observer on the app folder asks the runtime for a new index.
 
-Events are filtered (Python files, host.json, local.settings.json; never virtualenvs, caches or
-the host's own data) and debounced, because editors save in several steps (truncate + write,
-or write a temporary file and rename it over the original).
+Events are filtered (Python files, host.json, local.settings.json, a v1 function's function.json
+and its folder being renamed or removed; never virtualenvs, caches or the host's own data) and
+debounced, because editors save in several steps (truncate + write, or write a temporary file
+and rename it over the original).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from host.config import DATA_DIR_NAME
+from host.function_json import FUNCTION_JSON
 from host.settings import HOST_JSON_FILE, LOCAL_SETTINGS_FILE
 
 IGNORED_DIRS = frozenset({
@@ -35,7 +37,21 @@ def is_relevant(app_dir: Path, path: str) -> bool:
         return False
     if any(part in IGNORED_DIRS for part in rel.parts[:-1]):
         return False
-    return p.suffix == ".py" or (len(rel.parts) == 1 and p.name in WATCHED_NAMES)
+    if p.suffix == ".py":
+        return True
+    if len(rel.parts) == 1:
+        return p.name in WATCHED_NAMES
+    return len(rel.parts) == 2 and p.name == FUNCTION_JSON  # a v1 function folder
+
+
+def is_relevant_dir(app_dir: Path, path: str) -> bool:
+    """A top-level folder renamed or removed may be a v1 function coming or going (its files
+    send no events of their own when the folder is moved)."""
+    try:
+        rel = Path(path).relative_to(app_dir)
+    except ValueError:
+        return False
+    return len(rel.parts) == 1 and rel.parts[0] not in IGNORED_DIRS
 
 
 class _Handler(FileSystemEventHandler):
@@ -43,10 +59,13 @@ class _Handler(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in CHANGE_EVENTS:
+        if event.event_type not in CHANGE_EVENTS:
             return
+        if event.is_directory and event.event_type not in ("moved", "deleted"):
+            return
+        relevant = is_relevant_dir if event.is_directory else is_relevant
         for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path and is_relevant(self.watcher.app_dir, str(path)):
+            if path and relevant(self.watcher.app_dir, str(path)):
                 self.watcher.notify(str(path))
                 return
 

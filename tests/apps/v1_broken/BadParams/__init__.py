@@ -1,0 +1,5 @@
+import azure.functions as func
+
+
+def main(request: func.HttpRequest) -> str:  # function.json names the binding "req"
+    return "never"

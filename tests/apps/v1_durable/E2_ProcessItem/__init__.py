@@ -1,0 +1,2 @@
+async def main(item: int) -> int:
+    return item * item
