@@ -38,7 +38,8 @@ class HostConfig:
     reload: bool = True
     production: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY
-    # SIGTERM: requests in flight get this long, then activities in flight get it again.
+    # SIGTERM or Ctrl+C: the whole stop (requests and work in flight, then claims released)
+    # fits in this many seconds from the first signal (host/stopping.py).
     drain_seconds: float = 30.0
     host_json: HostJson = field(default_factory=HostJson)
     local_settings: LocalSettings = field(default_factory=LocalSettings)
