@@ -27,6 +27,8 @@ from typing import Any
 
 from azure.functions import meta
 
+from host.app_import import AppImporter
+from host.binding_rules import check_bindings, resolve_binding, unsupported
 from host.config import HostConfig
 from host.function_json import (
     FunctionFolder,
@@ -35,7 +37,6 @@ from host.function_json import (
     read_function_folder,
 )
 from host.index import Binding, FunctionIndex, FunctionInfo, fingerprint
-from host.loader import AppImporter, _check_bindings, _resolve, _unsupported
 from host.settings import SettingReferenceError
 from triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES, trigger_kinds
 
@@ -85,15 +86,15 @@ def build_index(importer: AppImporter, folders: list[Path], config: HostConfig,
             seen.add(name.lower())
             spec = read_function_folder(folder, known)
             raw = list(spec.bindings)
-            trigger = _check_bindings(raw)
+            trigger = check_bindings(raw)
             user_fn = load_function(spec, app_dir)
             wants_context = check_signature(name, user_fn, raw)
-            why = _unsupported(raw, trigger, kinds)
+            why = unsupported(raw, trigger, kinds)
             if why:
                 skipped[name] = why
                 continue
             try:
-                bindings = tuple(_resolve(b, environ) for b in raw)
+                bindings = tuple(resolve_binding(b, environ) for b in raw)
             except SettingReferenceError as exc:
                 raise ValueError(str(exc)) from None
             info = FunctionInfo(
