@@ -200,10 +200,9 @@ def _hub_settings(args: argparse.Namespace) -> TaskHubSettings:
 
 
 def _data(text: str | None, what: str) -> str | None:
-    """JSON text from `--input`/`--event-data`: inline JSON or @FILE, normalised as the HTTP
-    API normalises a request body."""
-    from host.taskhub.http_api import json_text
-
+    """JSON text from `--input`/`--event-data`: inline JSON or @FILE. The value is taken as
+    written: a JSON string stays a string even when its text is JSON too (the HTTP API unwraps
+    such strings, because the SDK's client double-encodes; nothing double-encodes here)."""
     if text is None:
         return None
     source = what
@@ -216,7 +215,7 @@ def _data(text: str | None, what: str) -> str | None:
                                       f"{exc.strerror or exc}") from None
         source = f"{what} file '{path}'"
     try:
-        return json_text(text.encode())
+        return None if not text.strip() else json.dumps(json.loads(text))
     except ValueError as exc:
         raise DurableCommandError(
             f"The {source} is not valid JSON ({exc}); quote a plain string as JSON, e.g. "

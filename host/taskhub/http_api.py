@@ -47,22 +47,28 @@ _OPERATIONS = frozenset({"terminate", "suspend", "resume", "rewind", "restart"})
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 
-def json_text(body: bytes, *, rpc: bool = False) -> str | None:
+def json_text(body: bytes) -> str | None:
     """The JSON text of a request body's value (None for an empty body).
 
-    Raw callers (the public API, the CLI) send the value itself, so a JSON string is a string
-    value. The SDK's RPC calls send a JSON string *holding* the JSON text (double encoding);
-    only those are unwrapped — unwrapping raw bodies too made a raw `"42"` arrive as 42."""
+    The SDK's client sends a JSON string *holding* the JSON text (double encoding), on the
+    public API as on the RPC path: an outside script's `DurableOrchestrationClient` pointed at
+    this host's public URL sends exactly what the app's own client sends, and must get the same
+    result. So a body that is a JSON string whose content is JSON text is that text, as on
+    Azure, where the extension stores the string and the Python SDK's `get_input` parses its
+    content (a raw `"42"` is 42 there too). A string that is not JSON text is kept as a string
+    value (Azure would fail the orchestrator's `get_input` on it; this is friendlier and no app
+    can rely on the failure)."""
     if not body.strip():
         return None
     # JSON travels as UTF-8 (RFC 8259); a BOM is tolerated. UnicodeDecodeError is a ValueError.
     token = json.loads(body.decode("utf-8-sig"))  # ValueError -> 400
-    if rpc and isinstance(token, str):
+    if isinstance(token, str):
         try:
             json.loads(token)
             return token  # the SDK's double encoding: the string is the JSON text
         except ValueError:
             return json.dumps(token)
+    return json.dumps(token)
     return json.dumps(token)
 
 
@@ -188,7 +194,7 @@ class DurableApi:
             wait = (seconds(request, "timeout", "0"),
                     max(seconds(request, "pollingInterval", "1"), MIN_POLL_SECONDS))
         try:
-            input_text = json_text(await self._body(request), rpc=is_rpc(request))
+            input_text = json_text(await self._body(request))
         except UnicodeDecodeError:
             raise ClientError(400, "The request body is not valid UTF-8 text (JSON content "
                                    "must be UTF-8).") from None
@@ -301,7 +307,7 @@ class DurableApi:
                                        "(send the event data with Content-Type: "
                                        "application/json).")
             try:
-                data = json_text(await self._body(request), rpc=is_rpc(request))
+                data = json_text(await self._body(request))
             except ValueError:
                 raise ClientError(400, "The event data is not valid JSON (UTF-8 text)."
                                   ) from None

@@ -155,10 +155,11 @@ def test_events_to_finished_instances_are_410_and_bad_event_bodies_400(durable: 
     assert durable.http.post(url, content=b'"text"', headers={
         "Content-Type": "text/plain"}).status_code == 400
     assert durable.status(waiting).json()["runtimeStatus"] in ("Pending", "Running")
-    # A JSON string is a string, even when its text looks like JSON.
+    # A JSON string holding JSON text is that text, as the SDK's double-encoded calls need
+    # (on Azure the SDK's client calls this same public endpoint; nothing tells it from curl).
     assert durable.http.post(url, content=b'"[1, 2]"', headers={
         "Content-Type": "application/json"}).status_code == 202
-    assert durable.wait(waiting)["output"] == {"approved_with": "[1, 2]"}
+    assert durable.wait(waiting)["output"] == {"approved_with": [1, 2]}
 
 
 def test_start_and_wait_with_timeout_query(durable: Durable) -> None:

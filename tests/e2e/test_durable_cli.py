@@ -129,7 +129,7 @@ def test_start_new_queues_a_pending_instance_without_a_host(tmp_path: Path) -> N
     generated = ok(app, "start-new", "--function-name", "greet", "--input", "@input.json")
     assert re.fullmatch(r"[0-9a-f]{32}", generated["instanceId"])
     assert generated["input"] == {"name": "from a file"}
-    # A JSON string stays a string, even one whose text is JSON too (as for raw HTTP callers).
+    # A JSON string stays a string, even one whose text is JSON too (nothing double-encodes).
     assert ok(app, "start-new", "--function-name", "greet", "--id", "text",
               "--input", '"42"')["input"] == "42"
 

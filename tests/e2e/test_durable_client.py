@@ -146,3 +146,40 @@ def test_purge_and_query_through_the_sdk(durable: Durable) -> None:
     assert purged["instancesDeleted"] >= 1
     assert durable.status(waiting).status_code == 404
     assert durable.status(done[1]).status_code == 200  # completed: not in that filter
+
+
+def test_an_outside_sdk_client_on_the_public_api_gets_what_the_apps_client_gets(
+        durable: Durable) -> None:
+    """A script outside the app builds the SDK's DurableOrchestrationClient on the host's public
+    management URL: its double-encoded inputs and event data must give the same values as the
+    same calls from the app's own client (the binding's private RPC path)."""
+    import asyncio
+    import json
+
+    from azure.durable_functions import DurableOrchestrationClient
+
+    base = f"http://127.0.0.1:{durable.host.port}{API}/"
+    outside = json.dumps({"taskHubName": "TestHubName", "creationUrls": {},
+                          "managementUrls": {}, "baseUrl": base,
+                          "requiredQueryStringParameters": "", "rpcBaseUrl": base})
+    values: list[object] = [{"a": 1, "b": [True, None]}, "text", "42", 42, [1, "x"], None]
+
+    async def start_all() -> list[str]:
+        from azure.durable_functions.models.utils import http_utils
+
+        client = DurableOrchestrationClient(outside)
+        try:
+            return [await client.start_new("plain", new_id("outside"), v) for v in values]
+        finally:  # the SDK keeps one aiohttp session per process
+            session = getattr(http_utils, "_client_session", None)
+            if session is not None:
+                await session.close()
+                http_utils._client_session = None
+
+    outside_ids = asyncio.run(start_all())
+    assert all(outside_ids)
+    inside_ids = [durable.sdk("start_new", orchestration_function_name="plain",
+                              instance_id=new_id("inside"), client_input=v) for v in values]
+    for value, a, b in zip(values, outside_ids, inside_ids, strict=True):
+        got_outside, got_inside = durable.wait(a)["output"], durable.wait(b)["output"]
+        assert got_outside == got_inside == {"plain": value}, (value, got_outside, got_inside)
