@@ -45,6 +45,23 @@ MAX_DEQUEUE = 5
 SUSPENDED_RECHECK_SECONDS = 1.0
 
 
+# The extension refuses a custom status whose JSON is over 16 KB in UTF-16 (it is stored in an
+# Azure Table column): the orchestration fails. func-py fails it too, so an app that passes here
+# does not break on Azure.
+MAX_CUSTOM_STATUS_KB = 16
+
+
+def custom_status_too_big(value: Any) -> str | None:
+    """The extension's error for a custom status over its limit, or None."""
+    size = len(json.dumps(value, separators=(",", ":")).encode("utf-16-le"))
+    if size <= MAX_CUSTOM_STATUS_KB * 1024:
+        return None
+    return (f"The UTF-16 size of the JSON-serialized payload must not exceed "
+            f"{MAX_CUSTOM_STATUS_KB} KB. The current payload size is {size / 1024:.2f} KB "
+            "(set_custom_status: Azure refuses this too; store large data elsewhere and keep a "
+            "reference in the custom status).")
+
+
 def durable_name(fn: FunctionInfo, key: str) -> str:
     """The registered name: the trigger's `orchestration`/`activity` property, else the
     function name (matched case-insensitively, as the extension does)."""
@@ -267,7 +284,13 @@ class EpisodeRunner:
                fx: Effects) -> Effects:
         custom = outcome.state.get("customStatus")
         if custom is not None:
-            record.custom_status = json.dumps(custom)
+            text = json.dumps(custom)
+            too_big = custom_status_too_big(custom)
+            if too_big:
+                return self._finish(state, record, fx, [*episode, event(
+                    EventType.OrchestratorCompleted, now)], now, "Failed", failure=(
+                    f"Orchestrator function '{record.name}' failed: {too_big}"))
+            record.custom_status = text
         events = list(episode)
         for task in outcome.new_tasks:
             events.append(self._schedule(task, record, state, now, fx))

@@ -91,6 +91,12 @@ def missing(context: df.DurableOrchestrationContext):
         return str(exc)
 
 
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext):
+    context.set_custom_status("x" * context.get_input())
+    yield context.call_activity("hello", "a")
+
+
 @app.activity_trigger(input_name="x")
 def hello(x: str) -> str:
     return f"Hello {x}!"
@@ -498,3 +504,18 @@ def test_unloaded_orchestrator_fails_with_a_clear_message() -> None:
     hub.deliver(hub.start_message())
     assert hub.record is not None and hub.record.runtime_status == "Failed"
     assert "'gone_away' is not loaded" in json.loads(hub.record.output or "")
+
+
+@pytest.mark.parametrize(("chars", "status"), [(8190, "Running"), (8191, "Failed")])
+def test_a_custom_status_over_16_kb_fails_the_orchestration_as_on_azure(chars: int,
+                                                                        status: str) -> None:
+    # "x" * n serialises to n + 2 characters, two bytes each in UTF-16: 8190 -> 16,384 bytes.
+    hub = Hub("big_status", chars)
+    hub.deliver(hub.start_message())
+    assert hub.record is not None and hub.record.runtime_status == status
+    if status == "Failed":
+        assert "must not exceed 16 KB" in (hub.record.output or "")
+        assert "big_status" in (hub.record.output or "")
+        assert hub.record.custom_status is None
+    else:
+        assert json.loads(hub.record.custom_status or "") == "x" * chars
