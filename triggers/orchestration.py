@@ -113,7 +113,13 @@ class DurableService:
                 if released:
                     log.info("Released %d message(s) claimed by a previous run that stopped "
                              "before finishing them.", released)
-            self.worker = TaskHubWorker(store, settings, self.runtime.invoker, owner=owner)
+            # Development replays every episode as Azure does, to catch non-determinism at
+            # once; production keeps the live session only (FUNCPY_REPLAY_CHECK=0 turns the
+            # check off in development too).
+            check = (not self.runtime.config.production
+                     and self.runtime.environ.get("FUNCPY_REPLAY_CHECK", "1") != "0")
+            self.worker = TaskHubWorker(store, settings, self.runtime.invoker, owner=owner,
+                                        replay_check=check)
             self.worker.apply(index)
             await self.worker.start()
             where = (f"PostgreSQL (setting '{settings.connection_setting}')"

@@ -45,6 +45,10 @@ MAX_DEQUEUE = 5
 SUSPENDED_RECHECK_SECONDS = 1.0
 
 
+# The replay check replays every episode of an instance until its history has this many events;
+# beyond, the live session alone runs it (a replay per episode costs O(history), so a very long
+# history would make each episode slower and slower). README says so.
+REPLAY_CHECK_EVENTS = 2_000
 # The extension refuses a custom status whose JSON is over 16 KB in UTF-16 (it is stored in an
 # Azure Table column): the orchestration fails. func-py fails it too, so an app that passes here
 # does not break on Azure.
@@ -125,6 +129,7 @@ class EpisodeRunner:
     known_activities: Callable[[], list[str]]
     invoke: Invoke
     clock: Callable[[], float]
+    replay_check: bool = False  # development mode: replay each episode as Azure does
 
     async def run(self, state: InstanceState | None, record: InstanceRecord | None,
                   messages: list[Message]) -> Effects:
@@ -254,14 +259,16 @@ class EpisodeRunner:
                 "renamed or is in error): fix it and rewind or restart the instance."))
         handle = fn.func
         try:
-            if state.session is None:
+            if state.session is None or self._replays(state):
                 session = Session(handle.orchestrator_function,
                                   getattr(handle, "_df_input_type", None), record.instance_id,
                                   record.execution_id, record.parent_instance_id, record.input,
                                   state.scheduled)
                 history = state.history or []
                 outcome = await self.invoke(fn, lambda: session.start(history, episode))
-                state.session, state.history = session, None
+                state.session = session
+                # The replay check keeps the recorded history to replay it next episode.
+                state.history = history if self.replay_check else None
             else:
                 session = state.session
                 outcome = await self.invoke(fn, lambda: session.feed(episode))
@@ -277,7 +284,18 @@ class EpisodeRunner:
             return self._finish(state, record, fx, episode, now, "Failed",
                                 failure=f"Orchestrator function '{record.name}' failed: {cause}")
         fx.ran = True
-        return self._apply(state, record, outcome, episode, new_events, now, fx)
+        fx = self._apply(state, record, outcome, episode, new_events, now, fx)
+        if state.history is not None and fx.state is state and fx.append:
+            state.history.extend(fx.append)  # what was recorded, for the next replay
+            if state.history_len > REPLAY_CHECK_EVENTS:
+                state.history = None  # long histories: the live session only, from now on
+        return fx
+
+    def _replays(self, state: InstanceState) -> bool:
+        """Development mode replays every episode from the recorded history, as Azure does,
+        so an orchestrator that is not deterministic fails at the first episode where its
+        replay differs (the live session alone would run it once and never notice)."""
+        return self.replay_check and state.history is not None
 
     def _apply(self, state: InstanceState, record: InstanceRecord, outcome: Outcome,
                episode: list[Event], new_events: list[Event], now: float,

@@ -64,7 +64,7 @@ CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
 class TaskHubWorker:
     def __init__(self, store: Any, settings: TaskHubSettings, invoker: Invoker,
                  clock: Callable[[], float] = time.time, poll_seconds: float = 1.0,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, replay_check: bool = False) -> None:
         self.store = store
         self.settings = settings
         self.invoker = invoker
@@ -90,7 +90,7 @@ class TaskHubWorker:
         self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
-                                    self._invoke_orchestrator, clock)
+                                    self._invoke_orchestrator, clock, replay_check)
 
     # -- functions -------------------------------------------------------------------------
 

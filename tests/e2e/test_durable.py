@@ -360,18 +360,23 @@ def test_continue_as_new_restarts_with_new_input_and_fresh_history(durable: Dura
 
 # -- inputs and outputs -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"a": [1, 2]}, {"type": "dict", "value": {"a": [1, 2]}}),
-    ("plain text", {"type": "str", "value": "plain text"}),
-    ("42", {"type": "str", "value": "42"}),  # a JSON string stays a string
-    ('{"looks": "like json"}', {"type": "str", "value": '{"looks": "like json"}'}),
-    (42, {"type": "int", "value": 42}),
-    (None, {"type": "NoneType", "value": None}),
+@pytest.mark.parametrize(("body", "expected", "raw_expected"), [
+    ({"a": [1, 2]}, {"type": "dict", "value": {"a": [1, 2]}}, None),
+    ("plain text", {"type": "str", "value": "plain text"}, None),
+    # The SDK's client double-encodes, so its "42" arrives as the string; a raw body that is a
+    # JSON string holding JSON text is that text, as on Azure (the extension stores the string
+    # and the SDK's get_input parses its content): a raw "42" is 42.
+    ("42", {"type": "str", "value": "42"}, {"type": "int", "value": 42}),
+    ('{"looks": "like json"}', {"type": "str", "value": '{"looks": "like json"}'},
+     {"type": "dict", "value": {"looks": "like json"}}),
+    (42, {"type": "int", "value": 42}, None),
+    (None, {"type": "NoneType", "value": None}, None),
 ])
 def test_get_input_values_started_raw_and_through_the_sdk(durable: Durable, body: Any,
-                                                          expected: Any) -> None:
+                                                          expected: Any,
+                                                          raw_expected: Any) -> None:
     raw = durable.start("inputs", body) if body is not None else durable.start("inputs")
-    assert durable.wait(raw)["output"] == expected
+    assert durable.wait(raw)["output"] == (raw_expected or expected)
     sdk = durable.sdk("start_new", orchestration_function_name="inputs", client_input=body)
     assert durable.wait(sdk)["output"] == expected
 

@@ -91,6 +91,16 @@ def missing(context: df.DurableOrchestrationContext):
         return str(exc)
 
 
+MODE = {"activity": "hello"}  # what `moody` reads: not deterministic, on purpose
+
+
+@app.orchestration_trigger(context_name="context")
+def moody(context: df.DurableOrchestrationContext):
+    first = yield context.call_activity(MODE["activity"], "a")
+    second = yield context.call_activity("hello", "b")
+    return [first, second]
+
+
 @app.orchestration_trigger(context_name="context")
 def big_status(context: df.DurableOrchestrationContext):
     context.set_custom_status("x" * context.get_input())
@@ -127,14 +137,14 @@ class Hub:
     """One instance and its queue, with the worker's commit applied to memory."""
 
     def __init__(self, name: str, input_value: Any = None, instance_id: str = "i1",
-                 parent: dict[str, Any] | None = None) -> None:
+                 parent: dict[str, Any] | None = None, replay_check: bool = False) -> None:
         self.clock = FakeClock()
         self.invoked: list[str] = []
         self.runner = EpisodeRunner(lambda n: ORCHESTRATORS.get(n.lower()),
                                     lambda n: ACTIVITIES.get(n.lower()),
                                     lambda: sorted(str(f.trigger.get("activity") or f.name)
                                                    for f in ACTIVITIES.values()),
-                                    self._invoke, self.clock)
+                                    self._invoke, self.clock, replay_check)
         self.ids = 0
         self.input_text = json.dumps(input_value)
         self.record: InstanceRecord | None = InstanceRecord(
@@ -519,3 +529,33 @@ def test_a_custom_status_over_16_kb_fails_the_orchestration_as_on_azure(chars: i
         assert hub.record.custom_status is None
     else:
         assert json.loads(hub.record.custom_status or "") == "x" * chars
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_the_replay_check_fails_a_non_deterministic_orchestrator_at_once(check: bool) -> None:
+    MODE["activity"] = "hello"
+    hub = Hub("moody", replay_check=check)
+    hub.deliver(hub.start_message())
+    MODE["activity"] = "Renamed"  # the code now takes another branch on replay
+    try:
+        hub.deliver(hub.completed(0, "Hello a!"))
+    finally:
+        MODE["activity"] = "hello"
+    assert hub.record is not None
+    if check:  # as Azure, which replays every episode: failed at the second one
+        assert hub.record.runtime_status == "Failed"
+        assert ("Non-deterministic workflow detected: at task 0 the history records a call to "
+                "activity 'hello', but the orchestrator now schedules a call to activity "
+                "'Renamed'") in (hub.record.output or "")
+    else:  # the live session alone runs the code once: it never sees the other branch
+        assert hub.record.runtime_status == "Running"
+
+
+def test_the_replay_check_gives_the_live_sessions_results() -> None:
+    for check in (True, False):
+        hub = Hub("chain", replay_check=check)
+        hub.deliver(hub.start_message())
+        hub.deliver(hub.completed(0, "Hello a!"))
+        hub.deliver(hub.completed(1, "b"))
+        assert hub.record is not None and hub.record.runtime_status == "Completed"
+        assert json.loads(hub.record.output or "") == ["Hello a!", "b"]
