@@ -107,3 +107,31 @@ def test_hot_edits_replay_compatible_changes_and_fail_non_deterministic_ones(tmp
 def _wait_reloads(h: HostProcess, count: int) -> None:
     wait_until(lambda: h.output.count("Reloaded after a change to function_app.py") >= count,
                10, what=f"{count} reloads")
+
+
+def test_a_non_deterministic_orchestrator_fails_at_its_next_episode_without_a_restart(
+        tmp_path: Path) -> None:
+    """Development mode replays each episode as Azure does: an orchestrator that branches on a
+    file is failed with the non-determinism message at the episode after the file changed;
+    FUNCPY_REPLAY_CHECK=0 (and production) keeps the live session, which never notices."""
+    choice = tmp_path / "choice.txt"
+    for check, expected in (("1", "Failed"), ("0", "Completed")):
+        choice.write_text("hello")
+        app = copy_app(tmp_path / f"app{check}")
+        with HostProcess(app, "--no-reload", env={"FUNCPY_REPLAY_CHECK": check},
+                         log_path=tmp_path / f"host{check}.log") as h:
+            d = Durable(h, app)
+            iid = d.start("branchy", str(choice))
+            d.wait_for(iid, lambda b: any(e.get("EventType") == "TaskCompleted"
+                                          for e in b.get("historyEvents", [])),
+                       "the first activity to complete", showHistory="true")
+            choice.write_text("Renamed_Activity")  # the code now takes another branch
+            assert d.raise_event(iid, "go", 1).status_code == 202
+            status = d.wait(iid)
+            assert status["runtimeStatus"] == expected, status
+            if expected == "Failed":
+                assert ("Non-deterministic workflow detected: at task 0 the history records a "
+                        "call to activity 'hello', but the orchestrator now schedules a call to "
+                        "activity 'Renamed_Activity'") in status["output"], status
+            else:
+                assert status["output"] == "Hello x!"

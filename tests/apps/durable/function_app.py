@@ -390,6 +390,17 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
 
 
 @app.orchestration_trigger(context_name="context")
+def branchy(context: df.DurableOrchestrationContext):
+    """Not deterministic, on purpose: calls the activity a file names, which a test rewrites
+    between two episodes (works with a live session only; fails on Azure's replay)."""
+    with open(context.get_input()) as f:
+        activity = f.read().strip()
+    first = yield context.call_activity(activity, "x")
+    yield context.wait_for_external_event("go")
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
 def call_busy(context: df.DurableOrchestrationContext):
     """Starts `approval` under an explicit id that the test keeps running."""
     try:
