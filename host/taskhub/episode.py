@@ -45,10 +45,12 @@ MAX_DEQUEUE = 5
 SUSPENDED_RECHECK_SECONDS = 1.0
 
 
-# The replay check replays every episode of an instance until its history has this many events;
-# beyond, the live session alone runs it (a replay per episode costs O(history), so a very long
-# history would make each episode slower and slower). README says so.
-REPLAY_CHECK_EVENTS = 2_000
+# The replay check replays every episode of an instance while its history has at most this
+# many events; beyond, each time the history has doubled since the last replay (a replay costs
+# O(history), about 25 us an event: replaying every episode of a long chain is quadratic, while
+# doubling keeps the total linear). A difference is then caught at the next replay, not
+# necessarily at the episode where it first shows. README says so.
+REPLAY_EVERY_EPISODE_EVENTS = 500
 # The extension refuses a custom status whose JSON is over 16 KB in UTF-16 (it is stored in an
 # Azure Table column): the orchestration fails. func-py fails it too, so an app that passes here
 # does not break on Azure.
@@ -81,8 +83,9 @@ class InstanceState:
     scheduled: dict[int, tuple[str, str | None]]
     completed: set[int]
     parent: dict[str, Any] | None
-    history: list[Event] | None = None  # kept only until a session exists
+    history: list[Event] | None = None  # kept until a session exists (or for the replay check)
     session: Session | None = None
+    replayed_at: int = REPLAY_EVERY_EPISODE_EVENTS  # history length at the last periodic replay
 
 
 @dataclass(frozen=True)
@@ -285,17 +288,23 @@ class EpisodeRunner:
                                 failure=f"Orchestrator function '{record.name}' failed: {cause}")
         fx.ran = True
         fx = self._apply(state, record, outcome, episode, new_events, now, fx)
-        if state.history is not None and fx.state is state and fx.append:
+        if self.replay_check and state.history is not None and fx.state is state:
             state.history.extend(fx.append)  # what was recorded, for the next replay
-            if state.history_len > REPLAY_CHECK_EVENTS:
-                state.history = None  # long histories: the live session only, from now on
         return fx
 
     def _replays(self, state: InstanceState) -> bool:
-        """Development mode replays every episode from the recorded history, as Azure does,
-        so an orchestrator that is not deterministic fails at the first episode where its
-        replay differs (the live session alone would run it once and never notice)."""
-        return self.replay_check and state.history is not None
+        """Development mode replays episodes from the recorded history, as Azure does, so an
+        orchestrator that is not deterministic fails at the episode where its replay differs
+        (the live session alone would run it once and never notice): every episode while the
+        history is short, then each time it has doubled."""
+        if not self.replay_check or state.history is None:
+            return False
+        if state.history_len <= REPLAY_EVERY_EPISODE_EVENTS:
+            return True
+        if state.history_len >= 2 * state.replayed_at:
+            state.replayed_at = state.history_len
+            return True
+        return False
 
     def _apply(self, state: InstanceState, record: InstanceRecord, outcome: Outcome,
                episode: list[Event], new_events: list[Event], now: float,
