@@ -146,7 +146,7 @@ class ActivityWorker:
             for m in msgs:
                 self._start(m)
             if len(msgs) < want:
-                await hub._wait(self.wake, WORKITEMS)
+                await hub.waits.wait(self.wake, WORKITEMS)
 
     def _start(self, msg: Message) -> None:
         claim = Claim(msg)

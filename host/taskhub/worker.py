@@ -55,6 +55,7 @@ from host.taskhub.store import (
     StoreError,
 )
 from host.taskhub.supervise import keep_running
+from host.taskhub.waits import QueueWaits
 from host.taskhub.writes import write_effects, write_repair
 
 log = logging.getLogger("func_py.taskhub")
@@ -78,7 +79,7 @@ class TaskHubWorker:
         self._orchestrators: dict[str, FunctionInfo] = {}
         self._activities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
-        self._due: dict[str, float | None] = {}  # queue -> earliest delayed message known
+        self.waits = QueueWaits(store, clock, poll_seconds, self._db)
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
         self._lease_task: asyncio.Task[Any] | None = None
         self._code_generation = 0  # grows when a reload changes an orchestrator
@@ -148,7 +149,7 @@ class TaskHubWorker:
             self.activities.wake.set()
             return
         if visible_at > self.clock():
-            self._expect(queue, visible_at)
+            self.waits.expect(queue, visible_at)
         for p in self.leases:
             if control_queue(p) == queue:
                 self.wake_partition(p)
@@ -197,54 +198,10 @@ class TaskHubWorker:
 
     # -- orchestrations --------------------------------------------------------------------
 
-    async def _wait(self, ev: asyncio.Event, queue: str) -> None:
-        """Sleep until woken (local work committed), the earliest delayed message known for
-        `queue` is due, or the poll interval ends (work put by another process). The store is
-        asked for that earliest time only when the poll interval ends, not on every idle."""
-        timeout = self.poll_seconds
-        due = self._due.get(queue)
-        if due is not None:
-            timeout = min(timeout, max(0.0, due - self.clock()))
-        if timeout <= 0:
-            self._due.pop(queue, None)
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await ev.wait()
-        except TimeoutError:
-            if due is None or due > self.clock():
-                await self._refresh_due(queue)
-            else:
-                self._due.pop(queue, None)
-
-    async def _refresh_due(self, queue: str) -> None:
-        """Ask the store for the queue's earliest delayed message. A store error leaves the
-        poll interval in charge (it must never end the loop that waits: a lost connection
-        once stopped a host's loops for good while its leases were still renewed)."""
-        before = self._due.get(queue)
-        try:
-            found = await self._db(self.store.next_visible_at, [queue])
-        except StoreError as exc:
-            log.warning("Reading the next due time of %s failed (will retry): %s", queue, exc)
-            return
-        meanwhile = self._due.get(queue)
-        if meanwhile is not None and meanwhile != before and (found is None or meanwhile < found):
-            found = meanwhile  # a local commit expected an earlier one while we asked
-        if found is None:
-            self._due.pop(queue, None)
-        else:
-            self._due[queue] = found
-
-    def _expect(self, queue: str, at: float) -> None:
-        """Note a delayed message committed locally (a durable timer)."""
-        due = self._due.get(queue)
-        if due is None or at < due:
-            self._due[queue] = at
-
     async def _partition_loop(self, p: int) -> None:
         queue = control_queue(p)
         ev = self._wake.setdefault(p, asyncio.Event())
-        await self._refresh_due(queue)
+        await self.waits.refresh(queue)
         serving = self.partition_leases.serving
         while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
@@ -269,7 +226,7 @@ class TaskHubWorker:
                 if len(msgs) == BATCH:
                     continue  # there may be more already
             # A short batch drained the queue: wait instead of polling it empty again.
-            await self._wait(ev, queue)
+            await self.waits.wait(ev, queue)
 
     async def _run_alone(self, p: int) -> None:
         """Claim the partition's messages again and run the first suspect's episode (with its
@@ -392,7 +349,7 @@ class TaskHubWorker:
                 self.wake_partition_of(out.instance_id)
             else:
                 p = partition_of(out.instance_id, self.partitions)
-                self._expect(control_queue(p), self.clock() + out.delay)
+                self.waits.expect(control_queue(p), self.clock() + out.delay)
                 self.wake_partition_of(out.instance_id)  # to re-arm its wait
 
     def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]]) -> None:
