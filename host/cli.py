@@ -15,34 +15,29 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from host import __version__
+from host.banner import banner
 from host.config import HostConfig, build_config
 from host.durable_sdk import import_durable_sdk
-from host.errors import FuncPyError
+from host.errors import AppLoadError, FuncPyError
+from host.json_output import open_json_output
 from host.logs import log, setup_logging
+from host.start_flags import add_start_arguments, ignored_flags, normalize_argv, user_log_level
+from host.tls import TlsFiles, prepare_tls
 
 if TYPE_CHECKING:
     from host.http_limits import HeadLimits
+    from host.runtime import Runtime
 
 _T0 = time.perf_counter()
 
 
 def _start_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("start", help="run the app in the current folder (like `func start`)")
-    p.add_argument("--script-root", "--prefix", dest="script_root", metavar="DIR",
-                   help="the app folder (default: the current directory)")
-    p.add_argument("-p", "--port", type=int, help="port (default 7071, or Host.LocalHttpPort)")
-    p.add_argument("--address", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--cors", help="comma-separated allowed origins (or Host.CORS)")
-    p.add_argument("--cors-credentials", action="store_true", help="allow credentialed CORS")
-    p.add_argument("--functions", nargs="+", metavar="NAME", help="load only these functions")
-    p.add_argument("--verbose", action="store_true", help="more host output")
-    p.add_argument("--enable-auth", "--enableAuth", dest="enable_auth", action="store_true",
-                   help="enforce function keys locally (see README: keys)")
-    p.add_argument("--no-reload", dest="reload", action="store_false",
-                   help="do not watch the app folder for changes")
-    p.add_argument("--production", action="store_true",
-                   default=os.environ.get("FUNCPY_PRODUCTION", "").lower() in ("1", "true"),
-                   help="production mode: keys enforced, no reload, env-only settings, JSON logs")
+    add_start_arguments(p)
+    # `func host start` is the same command (VS Code's tasks run it).
+    host = sub.add_parser("host", help="`func-py host start`: the same as `func-py start`")
+    host_sub = host.add_subparsers(dest="host_command", required=True)
+    add_start_arguments(host_sub.add_parser("start", help="the same as `func-py start`"))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,10 +48,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     _start_parser(sub)
     from host.durable_cli import add_durable_parser
     from host.init_cmd import add_init_parser
+    from host.queue_cli import add_queue_parser
 
     add_durable_parser(sub)
     add_init_parser(sub)
-    return parser.parse_args(argv)
+    add_queue_parser(sub)
+    return parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
 
 
 def _bind(config: HostConfig) -> socket.socket:
@@ -81,43 +78,25 @@ def _bind(config: HostConfig) -> socket.socket:
     return sock
 
 
-def _banner(runtime: object) -> str:
-    from host.runtime import Runtime
-
-    assert isinstance(runtime, Runtime)
-    index = runtime.index
-    lines = ["", "Functions:", ""]
-    for name in sorted(index.functions, key=str.lower):
-        fn = index.functions[name]
-        lines.append(f"\t{name}: {runtime.describe(fn)}")
-        if name in index.disabled:
-            lines.append(f"\tFunction {name} is disabled.")
-        lines.append("")
-    for name, why in sorted(index.skipped.items()):
-        lines.append(f"\t{name}: skipped ({why})")
-        lines.append("")
-    for reason in index.errors.values():
-        lines.append(f"\t{reason}")
-        lines.append("")
-    if not index.functions:
-        lines.append("\tNo functions loaded.")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def start(args: argparse.Namespace) -> int:
+    level, level_warning = user_log_level(args)
     config = build_config(
         app_dir=args.script_root, port=args.port, address=args.address, cors=args.cors,
-        cors_credentials=args.cors_credentials, functions=args.functions, verbose=args.verbose,
-        enable_auth=args.enable_auth, reload=args.reload, production=args.production,
+        cors_credentials=bool(args.cors_credentials), functions=args.functions,
+        verbose=bool(args.verbose), enable_auth=bool(args.enable_auth), reload=args.reload,
+        production=args.production, use_https=bool(args.use_https), user_log_level=level,
+        json_output=bool(args.enable_json_output), json_output_file=args.json_output_file,
     )
-    setup_logging(config.host_json.log_levels, verbose=config.verbose,
-                  json_lines=config.production)
+    _setup_logging(config)
+    _say_flags(args, level_warning)
     for key in config.skipped_settings:
         log.warning("Skipping '%s' from local settings as it's already defined in current "
                     "environment variables.", key)
     if config.production:
         _require_keys()
+    tls = prepare_tls(args.cert, args.password, config.app_dir) if config.use_https else None
+    if tls is not None:
+        log.info("HTTPS with %s.", tls.description)
     sock = _bind(config)
     if config.port == 0:  # --port 0: the OS picks a free port (tests use this)
         config.port = sock.getsockname()[1]
@@ -128,10 +107,54 @@ def start(args: argparse.Namespace) -> int:
 
     runtime = Runtime(config)
     if not config.production:  # production loads the app once health checks can answer
+        _load_for_development(runtime)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(_serve(runtime, sock, tls))
+    finally:
+        if tls is not None:
+            tls.remove()
+
+
+def _setup_logging(config: HostConfig) -> None:
+    json_file = None
+    if config.json_output_file is not None:
+        try:
+            json_file = open_json_output(str(config.json_output_file))
+        except OSError as exc:
+            raise FuncPyError(f"Cannot open --json-output-file {config.json_output_file}: "
+                              f"{exc.strerror or exc}") from None
+    if config.user_log_level and not os.environ.get("PYTHON_ENABLE_DEBUG_LOGGING"):
+        # As Core Tools does: the worker sends every record, and the flag picks what shows.
+        os.environ["PYTHON_ENABLE_DEBUG_LOGGING"] = "1"
+    setup_logging(config.host_json.log_levels, verbose=config.verbose,
+                  json_lines=config.json_output, json_file=json_file,
+                  user_log_level=config.user_log_level)
+
+
+def _load_for_development(runtime: Runtime) -> None:
+    try:
         runtime.load_initial()
-        print(_banner(runtime), flush=True)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(runtime, sock))
+    except AppLoadError as exc:
+        if not runtime.is_functions_project():
+            raise  # no app here at all: Core Tools refuses to start too
+        runtime.load_failed(exc)  # the host stays up, as the Functions host does
+    print(banner(runtime), flush=True)
+    if runtime.config.use_https and any(b.get("type") == "durableClient" for fn in
+                                        runtime.index.functions.values() for b in fn.bindings):
+        # The SDK's client calls the host back at its rpcBaseUrl, which is plain HTTP.
+        log.warning("Durable client bindings do not work with --useHttps yet: the Durable "
+                    "SDK's client calls func-py back over plain HTTP.")
+
+
+def _say_flags(args: argparse.Namespace, level_warning: str | None) -> None:
+    if level_warning:
+        log.warning("%s", level_warning)
+    ignored = ignored_flags(args)
+    if ignored:
+        log.info("Core Tools flags accepted with no effect in func-py: %s.", ", ".join(ignored))
+    if args.cert and not args.use_https:
+        log.warning("--cert has no effect without --useHttps (as in Core Tools).")
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -155,7 +178,7 @@ def _require_keys() -> None:
     require_strong_keys(os.environ)
 
 
-async def _serve(runtime: object, sock: socket.socket) -> int:
+async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = None) -> int:
     import uvicorn
 
     from host.http_limits import HeadLimits
@@ -173,14 +196,21 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
 
     async def started() -> None:
         nonlocal watcher
-        if config.reload:
-            watcher = ReloadWatcher(config.app_dir, runtime.reload, asyncio.get_running_loop())
+        if config.reload:  # even with no app loaded: the edit that fixes it loads it
+            watcher = ReloadWatcher(config.app_dir, reload, asyncio.get_running_loop())
             watcher.start()
         if config.production:
             log.info("Functions loaded: %s.", ", ".join(sorted(runtime.index.functions)) or "none")
         log.info("Host started in %dms: %s/ (hot reload %s). Press Ctrl+C to stop.",
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")
+
+    async def reload(reason: str) -> bool:
+        first = not runtime.loaded
+        done = await runtime.reload(reason)
+        if done and first:  # the app loads for the first time: list its functions, as at start
+            print(banner(runtime), flush=True)
+        return done
 
     async def stop_watching() -> None:
         if watcher is not None:
@@ -195,7 +225,11 @@ async def _serve(runtime: object, sock: socket.socket) -> int:
         build_asgi(runtime, host_app), lifespan="on", access_log=False, log_config=None,
         server_header=False, http=_http_protocol(limits),
         h11_max_incomplete_event_size=limits.max_bytes,
+        ssl_certfile=tls.path if tls is not None else None,
     ), host_app, stopping, limits)
+    if tls is not None:
+        server.config.load()  # reads the key and chain into the SSL context...
+        tls.remove()  # ...so the file with the private key need not outlive this line
     await server.serve(sockets=[sock])
     runtime.invoker.shutdown()
     code = 0 if server.started and host_app.failure is None else 1
@@ -289,7 +323,8 @@ def _draining_server_class() -> type:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.command == "start":
+        if args.command == "start" or (args.command == "host"
+                                       and args.host_command == "start"):
             return start(args)
         if args.command == "init":
             from host.init_cmd import run as init
@@ -299,6 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from host.durable_cli import run
 
             return run(args)
+        if args.command == "queue":
+            from host.queue_cli import run as run_queue
+
+            return run_queue(args)
     except FuncPyError as exc:
         first, _, rest = str(exc).partition("\n")
         if rest:

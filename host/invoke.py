@@ -4,6 +4,12 @@ Arguments are matched by binding name (the trigger's value, input bindings from 
 `func.Out` objects for output bindings, `context` when the function asks for it). Sync functions
 run in a thread pool sized by PYTHON_THREADPOOL_THREAD_COUNT, async ones on the loop. Every call
 is logged as Core Tools logs it, timed, bounded by functionTimeout, and its exception captured.
+
+Output bindings that leave the host (a queue, not the HTTP response) are collected after a call
+that succeeded: each value set on a `func.Out` or returned for `$return` goes to the writer of
+its binding type, which converts it (a value it cannot carry fails the invocation, as in Azure)
+and writes it. A trigger that commits its own effects (the queue trigger: the outputs and the
+deletion of its message in one transaction) asks for them back instead (`defer_outputs`).
 """
 
 from __future__ import annotations
@@ -46,6 +52,29 @@ class InputProvider(Protocol):
     def value(self, fn: FunctionInfo, binding: Binding, invocation_id: str) -> Any: ...
 
 
+class OutputWriter(Protocol):
+    """Carries one kind of output binding's values out of the host (e.g. `queue`)."""
+
+    def convert(self, fn: FunctionInfo, binding: Binding, value: Any,
+                binding_data: Mapping[str, Any]) -> list[Any]:
+        """What `value` becomes (items for `write`); raise to fail the invocation.
+        `binding_data` is the trigger's metadata, for binding expressions."""
+        ...
+
+    async def write(self, items: list[Any]) -> None:
+        """Write converted items in a transaction of their own."""
+        ...
+
+
+@dataclass(frozen=True)
+class PendingOutput:
+    """Converted output values not written yet: the caller commits them with its own effects."""
+
+    binding_type: str
+    writer: OutputWriter
+    items: list[Any]
+
+
 class InvocationError(Exception):
     """The user function raised, timed out or returned something its bindings cannot carry."""
 
@@ -62,6 +91,7 @@ class InvocationResult:
     value: Any
     outputs: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
+    pending: list[PendingOutput] = field(default_factory=list)  # with defer_outputs only
 
 
 def new_invocation_id() -> str:
@@ -97,6 +127,7 @@ class Invoker:
         self.pool = ThreadPoolExecutor(max_workers=thread_count(env), thread_name_prefix="func")
         self.timeout = timeout
         self.providers: dict[str, InputProvider] = dict(providers or {})
+        self.writers: dict[str, OutputWriter] = {}
         self.in_flight = 0
         # What is running, for the drain's report: invocations by id, and sync calls whose
         # caller stopped waiting (timed out or cancelled) while their thread runs on.
@@ -109,6 +140,29 @@ class Invoker:
 
     def add_provider(self, binding_type: str, provider: InputProvider) -> None:
         self.providers[binding_type] = provider
+
+    def add_writer(self, binding_type: str, writer: OutputWriter) -> None:
+        self.writers[binding_type] = writer
+
+    def _collect(self, fn: FunctionInfo, value: Any, outs: Mapping[str, Out],
+                 binding_data: Mapping[str, Any]) -> list[PendingOutput]:
+        """Convert what the call set on its written output bindings (None sets nothing)."""
+        pending: dict[str, PendingOutput] = {}
+        for b in fn.bindings:
+            writer = self.writers.get(str(b["type"])) if b["direction"] == "out" else None
+            if writer is None:
+                continue
+            name = str(b["name"])
+            v = value if name == "$return" else outs[name].get() if name in outs else None
+            if v is None:
+                continue
+            items = writer.convert(fn, b, v, binding_data)
+            kind = str(b["type"])
+            if kind in pending:
+                pending[kind].items.extend(items)
+            else:
+                pending[kind] = PendingOutput(kind, writer, list(items))
+        return list(pending.values())
 
     def _arguments(self, fn: FunctionInfo, trigger_value: Any, invocation_id: str,
                    retry: RetryContext | None) -> tuple[dict[str, Any], dict[str, Out]]:
@@ -135,10 +189,16 @@ class Invoker:
     async def invoke(self, fn: FunctionInfo, trigger_value: Any, *, reason: str,
                      invocation_id: str | None = None,
                      retry: RetryContext | None = None,
-                     target: Callable[[], Any] | None = None) -> InvocationResult:
+                     target: Callable[[], Any] | None = None,
+                     defer_outputs: bool = False,
+                     binding_data: Mapping[str, Any] | None = None) -> InvocationResult:
         """Call `fn` with arguments built from `trigger_value` — or, for orchestrators, call
         `target()` on the loop: the task hub drives the SDK's replay itself, and orchestrator
-        code is deterministic and non-blocking by contract, so it needs no thread hop."""
+        code is deterministic and non-blocking by contract, so it needs no thread hop.
+
+        Written output bindings are converted after the call and written before this returns
+        (a failed write fails the invocation); with `defer_outputs` they are returned in
+        `pending` instead, for the caller to commit together with its own effects."""
         inv = invocation_id or new_invocation_id()
         tag = InvocationTag(inv, fn.name)
         token = current_invocation.set(tag)
@@ -147,6 +207,7 @@ class Invoker:
         self.active[inv] = fn
         host_line(f"Executing 'Functions.{fn.name}' (Reason='{reason}', Id={inv})", tag)
         start = time.perf_counter()
+        pending: list[PendingOutput] = []
         try:
             if target is not None:
                 args, outs = {}, {}
@@ -159,6 +220,12 @@ class Invoker:
                 raise RuntimeError(
                     f"function '{fn.name}' without a $return binding returned a non-None value"
                 )
+            if self.writers and target is None:
+                pending = self._collect(fn, value, outs, binding_data or {})
+                if pending and not defer_outputs:
+                    for p in pending:
+                        await p.writer.write(p.items)
+                    pending = []
         except BaseException as exc:
             ms = (time.perf_counter() - start) * 1000
             if isinstance(exc, asyncio.CancelledError):
@@ -181,7 +248,7 @@ class Invoker:
         # Before the caller answers (an HTTP response, a committed activity result): whoever
         # sees the outcome finds the invocation's lines already in the output.
         flush_logs()
-        return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms)
+        return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms, pending)
 
     async def _call(self, fn: FunctionInfo, args: dict[str, Any], inv: str) -> Any:
         thread: concurrent.futures.Future[Any] | None = None

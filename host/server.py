@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from html import escape
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from host.auth import ADMIN, key_from
 from host.bodies import BodyIncomplete, BodyTooLarge, request_body
 from host.errors import FuncPyError
 from host.logs import log
+from host.queue_admin import queue_routes
 from host.runtime import Runtime
 from host.stopping import Stopping, drain_triggers
 from triggers import trigger_kinds
@@ -37,8 +39,11 @@ HOME_PAGE = """<!DOCTYPE html>
 code{background:#eee;padding:2px 4px}</style>
 </head><body><h1>Your Functions 4.0 app is up and running</h1>
 <p>Served by func-py %(version)s. %(count)d function(s) loaded; see
-<code>/admin/host/status</code>.</p></body></html>
+<code>/admin/host/status</code>.</p>%(error)s</body></html>
 """
+# Development only (a traceback is for the developer, never for a production caller).
+LOAD_ERROR = """<h2>The app failed to load</h2><p>func-py serves no functions until an edit
+fixes it:</p><pre>%s</pre>"""
 
 
 def _reason(status: int, text: str) -> Response:
@@ -65,7 +70,11 @@ class Builtins:
             return Response(status_code=404)
         if self.runtime.environ.get("AzureWebJobsDisableHomepage", "").lower() == "true":
             return Response(status_code=204)
-        html = HOME_PAGE % {"version": __version__, "count": len(self.runtime.index.functions)}
+        rt = self.runtime
+        error = rt.load_error if rt.load_error and not rt.loaded and not rt.config.production \
+            else None
+        html = HOME_PAGE % {"version": __version__, "count": len(rt.index.functions),
+                            "error": LOAD_ERROR % escape(error) if error else ""}
         return HTMLResponse(html)
 
     def _function_json(self, name: str) -> dict[str, Any]:
@@ -216,6 +225,7 @@ class Builtins:
             Route("/admin/functions", self.list_functions, methods=["GET"]),
             Route("/admin/functions/{name}", self.function, methods=["GET", "POST"]),
             Route("/admin/functions/{name}/status", self.function_status, methods=["GET"]),
+            *queue_routes(self.runtime, self._admin_denied),
             Route("/runtime/health", self.ready, methods=["GET"]),
             Route("/runtime/health/live", self.live, methods=["GET"]),
             Route("/runtime/health/ready", self.ready, methods=["GET"]),

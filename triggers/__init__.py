@@ -7,12 +7,13 @@ from triggers.base import TriggerKind
 
 def trigger_kinds() -> dict[str, TriggerKind]:
     """The trigger kinds this host runs, by binding type."""
-    from triggers import activity, http, orchestration, timer
+    from triggers import activity, http, orchestration, queue, timer
 
-    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, timer.KIND]
+    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, timer.KIND,
+                                queue.KIND]
     return {k.binding_type: k for k in kinds}
 
 
 # Non-trigger bindings this host can supply (inputs) or carry (outputs).
 INPUT_BINDING_TYPES: frozenset[str] = frozenset({"durableClient"})
-OUTPUT_BINDING_TYPES: frozenset[str] = frozenset({"http"})
+OUTPUT_BINDING_TYPES: frozenset[str] = frozenset({"http", "queue"})

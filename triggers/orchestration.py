@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from host.taskhub.client import TaskHubClient
 from host.taskhub.episode import durable_name
+from host.taskhub.history import WORKITEMS
 from host.taskhub.hostlock import HostLock
 from host.taskhub.worker import TaskHubWorker
 
@@ -85,8 +86,9 @@ class DurableService:
 
     def client(self) -> TaskHubClient:
         if self._client is None:
-            self._client = TaskHubClient(self.runtime.store(), self.partitions,
-                                         self.orchestrator_names, self._notify)
+            self._client = TaskHubClient(
+                self.runtime.store(), self.partitions, self.orchestrator_names, self._notify,
+                default_version=self.runtime.taskhub_settings().default_version)
         return self._client
 
     def _notify(self, instance_id: str) -> None:
@@ -109,7 +111,10 @@ class DurableService:
                 owner = "sqlite-host"
                 self._lock = HostLock(settings.sqlite_path, settings.hub)
                 self._lock.acquire()
-                released = store.release_claimed()
+                # Only the task hub's own queues: the queue triggers (same store, maybe already
+                # running in this process) recover their claims themselves.
+                released = sum(store.release_claimed_in(prefix)
+                               for prefix in ("control-", WORKITEMS))
                 if released:
                     log.info("Released %d message(s) claimed by a previous run that stopped "
                              "before finishing them.", released)

@@ -33,6 +33,7 @@ from .store import (
     Lease,
     LeaseLost,
     Message,
+    QueueCounts,
     StoreBusy,
     StoreError,
 )
@@ -289,6 +290,40 @@ class SqlStore:
         rows = self._write_one(
             "UPDATE taskhub_messages SET visible_at = ? WHERE hub = ? AND dequeue_count > 0"
             " AND visible_at > ? RETURNING id", (now, self.hub, now))
+        return len(rows)
+
+    def release_claimed_in(self, prefix: str) -> int:
+        now = self.clock()
+        rows = self._write_one(
+            "UPDATE taskhub_messages SET visible_at = ? WHERE hub = ? AND dequeue_count > 0"
+            " AND visible_at > ? AND substr(queue, 1, ?) = ? RETURNING id",
+            (now, self.hub, now, len(prefix), prefix))
+        return len(rows)
+
+    def peek_messages(self, queue: str, max_count: int) -> list[Message]:
+        if max_count <= 0:
+            return []
+        rows = self._read(
+            f"SELECT {MESSAGE_COLS} FROM taskhub_messages WHERE hub = ? AND queue = ?"
+            " AND visible_at <= ? ORDER BY visible_at, id LIMIT ?",
+            (self.hub, queue, self.clock(), max_count),
+        )
+        return [replace(Message(*row), pop_receipt="") for row in rows]
+
+    def list_queues(self, prefix: str = "") -> list[QueueCounts]:
+        rows = self._read(
+            "SELECT queue, COUNT(*), SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END)"
+            " FROM taskhub_messages WHERE hub = ? AND substr(queue, 1, ?) = ?"
+            " GROUP BY queue ORDER BY queue",
+            (self.clock(), self.hub, len(prefix), prefix),
+        )
+        return [QueueCounts(row[0], int(row[1]), int(row[2] or 0)) for row in rows]
+
+    def clear_queue(self, queue: str) -> int:
+        rows = self._write_one(
+            "DELETE FROM taskhub_messages WHERE hub = ? AND queue = ? RETURNING id",
+            (self.hub, queue),
+        )
         return len(rows)
 
     def next_visible_at(self, queues: Sequence[str]) -> float | None:

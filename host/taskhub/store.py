@@ -71,6 +71,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class QueueCounts:
+    """One queue's size: all its messages, and how many of them are visible now."""
+
+    queue: str
+    messages: int
+    visible: int
+
+
+@dataclass(frozen=True)
 class Lease:
     """A named lease. `epoch` is a fencing token: it grows whenever the lease changes hands
     (or is re-acquired after it expired or was released), so an old `Lease` value never
@@ -254,6 +263,28 @@ class TaskHubStore(Protocol):
         """Make every dequeued, undeleted message of the hub visible at once (never-dequeued
         delayed messages keep their time). Only for a single host recovering from a crash,
         when no other consumer can be alive. Returns how many were released."""
+        ...
+
+    def release_claimed_in(self, prefix: str) -> int:
+        """`release_claimed` for the queues whose names start with `prefix` only, so that one
+        consumer (the storage-queue triggers) recovers its own messages without touching the
+        claims of another consumer of the hub that is alive in the same process."""
+        ...
+
+    def peek_messages(self, queue: str, max_count: int) -> list[Message]:
+        """Up to `max_count` visible messages in the order `get_messages` would claim them,
+        without claiming them: nothing changes. A peek proves nothing, so each comes with
+        `pop_receipt` "" (no delete or update accepts it)."""
+        ...
+
+    def list_queues(self, prefix: str = "") -> list[QueueCounts]:
+        """The hub's queues whose names start with `prefix` and hold at least one message, by
+        name, with their counts (a queue is its messages: an emptied queue is not listed)."""
+        ...
+
+    def clear_queue(self, queue: str) -> int:
+        """Delete every message of the queue, visible or claimed (a holder's later delete or
+        update meets `PopReceiptMismatch`). Returns how many were deleted."""
         ...
 
     def next_visible_at(self, queues: Sequence[str]) -> float | None:

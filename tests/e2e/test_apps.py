@@ -3,6 +3,7 @@ WSGI apps, an app that cannot be imported, and an app with good and bad function
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -165,22 +166,22 @@ def test_wsgi_function_auth_level_is_enforced_with_enable_auth(
 # -- an app that cannot be imported --------------------------------------------------------------
 
 
-def test_import_error_exits_non_zero_with_one_line_reason_and_the_traceback() -> None:
-    result = run_start(APPS / "broken_import")
+def test_import_error_in_production_exits_non_zero_with_the_reason_and_the_traceback() -> None:
+    # In development the host stays up instead (tests/e2e/test_stay_up.py).
+    result = run_start(APPS / "broken_import", "--production",
+                       env={"FUNCPY_MASTER_KEY": "Broken-Import-Master-Key-0123456789"})
     assert result.returncode != 0
     assert "Host started" not in result.stdout
-    err = result.stderr.strip().splitlines()
-    reasons = [line for line in err if line.startswith("func-py: error:")]
-    assert reasons == [err[-1]]
-    assert re.fullmatch(
-        r"func-py: error: .*function_app\.py failed to import: ModuleNotFoundError: "
-        r"No module named 'definitely_not_installed_funcpy_module'", err[-1])
-    tb = "\n".join(err[:-1])
-    assert tb.startswith("Traceback (most recent call last):")
+    errors = [json.loads(line) for line in result.stdout.splitlines()
+              if line.startswith("{") and '"level": "ERROR"' in line]
+    assert len(errors) == 1, result.stdout
+    message = errors[0]["message"]
+    assert re.match(r".*function_app\.py failed to import: ModuleNotFoundError: No module named "
+                    r"'definitely_not_installed_funcpy_module'\nTraceback", message)
     # The traceback starts in the app's code and goes through the helper that failed.
-    assert re.search(r'function_app\.py", line \d+, in <module>', tb)
-    assert 'helper_that_imports_a_missing_module.py", line 1, in <module>' in tb
-    assert "importlib" not in tb
+    assert re.search(r'function_app\.py", line \d+, in <module>', message)
+    assert 'helper_that_imports_a_missing_module.py", line 1, in <module>' in message
+    assert "importlib" not in message
 
 
 # -- good and bad functions side by side ---------------------------------------------------------
@@ -232,9 +233,9 @@ def test_route_conflict_rejects_the_later_name_not_the_later_declaration(
 
 
 def test_unsupported_trigger_is_skipped_with_a_warning(broken: HostProcess) -> None:
-    assert ("The 'on_queue' function is skipped: trigger 'queueTrigger' is not supported"
+    assert ("The 'on_blob' function is skipped: trigger 'blobTrigger' is not supported"
             in broken.output)
-    assert "\ton_queue: skipped (trigger 'queueTrigger'" in broken.output
+    assert "\ton_blob: skipped (trigger 'blobTrigger'" in broken.output
 
 
 def test_host_status_lists_the_loaded_functions_errors_and_skipped(broken: HostProcess) -> None:
@@ -242,7 +243,7 @@ def test_host_status_lists_the_loaded_functions_errors_and_skipped(broken: HostP
         status = c.get("/admin/host/status").json()
     assert status["state"] == "Running"
     assert status["functions"] == ["dup_a", "dup_c", "good"]
-    assert set(status["skipped"]) == {"on_queue"}
+    assert set(status["skipped"]) == {"on_blob"}
     assert len(status["errors"]) == len(BAD)
     for name, reason in BAD.items():
         assert any(e.startswith(f"The '{name}' function is in error: ") and reason in e

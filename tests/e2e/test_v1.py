@@ -244,7 +244,7 @@ def test_the_good_v1_function_serves_beside_the_broken(broken: HostProcess) -> N
         status = c.get("/admin/host/status").json()
     assert status["functions"] == ["Good"]
     assert len(status["errors"]) == len(BROKEN)
-    assert "The 'Unsupported' function is skipped: trigger 'queueTrigger'" in broken.output
+    assert "The 'Unsupported' function is skipped: trigger 'blobTrigger'" in broken.output
 
 
 # -- which model --------------------------------------------------------------------------------

@@ -301,6 +301,71 @@ def test_concurrent_transactions_all_commit(store: SqlStore) -> None:
     assert store.read_history("i3", "e") == [f"event {n}" for n in range(25)]
 
 
+# -- queue inspection and recovery by prefix (storage-queue triggers) ----------------------------
+
+
+def test_peek_claims_nothing(store: SqlStore, clock: FakeClock) -> None:
+    put(store, "q:a", "one", "two")
+    put(store, "q:a", "later", delay=10)
+    [held] = store.get_messages("q:a", 1, 30)  # "one" is claimed: not visible, not peeked
+    peeked = store.peek_messages("q:a", 10)
+    assert [(m.payload, m.dequeue_count, m.pop_receipt) for m in peeked] == [("two", 0, "")]
+    assert store.peek_messages("q:a", 0) == [] and store.peek_messages("q:none", 5) == []
+    with pytest.raises(PopReceiptMismatch), store.transaction() as tx:
+        tx.delete_message(peeked[0])  # a peek proves nothing
+    [two] = store.get_messages("q:a", 5, 30)  # still there, first delivery
+    assert (two.payload, two.dequeue_count) == ("two", 1)
+    clock.advance(31)  # the claims expired and "later" is due: in the order they fell due
+    assert [m.payload for m in store.peek_messages("q:a", 10)] == ["later", "one", "two"]
+    assert [m.payload for m in store.peek_messages("q:a", 1)] == ["later"]
+    assert held.dequeue_count == 1
+
+
+def test_list_queues_counts_by_prefix(store: SqlStore, clock: FakeClock) -> None:
+    put(store, "q:b", "1", "2")
+    put(store, "q:a", "1")
+    put(store, "q:a", "late", delay=10)
+    put(store, "workitems", "w")
+    store.get_messages("q:b", 1, 30)
+    got = [(c.queue, c.messages, c.visible) for c in store.list_queues("q:")]
+    assert got == [("q:a", 2, 1), ("q:b", 2, 1)]
+    assert [c.queue for c in store.list_queues()] == ["q:a", "q:b", "workitems"]
+    assert store.list_queues("nothing:") == []
+
+
+def test_clear_queue_deletes_claimed_and_visible(store: SqlStore) -> None:
+    put(store, "q:a", "1", "2", "3")
+    put(store, "q:b", "kept")
+    [held] = store.get_messages("q:a", 1, 30)
+    assert store.clear_queue("q:a") == 3
+    assert store.count_messages("q:a") == 0 and store.count_messages("q:b") == 1
+    with pytest.raises(PopReceiptMismatch), store.transaction() as tx:
+        tx.delete_message(held)
+    with pytest.raises(PopReceiptMismatch):
+        store.update_visibility(held, 10)
+    assert store.clear_queue("q:a") == 0
+    assert [c.queue for c in store.list_queues("q:")] == ["q:b"]
+
+
+def test_release_claimed_in_touches_only_its_prefix(store: SqlStore, clock: FakeClock) -> None:
+    put(store, "q:a", "mine")
+    put(store, "q:a", "delayed", delay=100)
+    put(store, "workitems", "theirs")
+    [mine] = store.get_messages("q:a", 5, 30)
+    [theirs] = store.get_messages("workitems", 5, 30)
+    assert store.release_claimed_in("q:") == 1
+    [again] = store.get_messages("q:a", 5, 30)
+    assert (again.id, again.dequeue_count) == (mine.id, 2)  # a crash counts as a delivery
+    assert store.get_messages("workitems", 5, 30) == []  # still claimed by its holder
+    with store.transaction() as tx:
+        tx.delete_message(theirs)
+    assert store.release_claimed_in("q:") == 1 and store.release_claimed_in("zz") == 0
+    # "delayed" was never dequeued: it keeps its time
+    assert [m.payload for m in store.peek_messages("q:a", 5)] == ["mine"]
+    clock.advance(100)
+    assert [m.payload for m in store.peek_messages("q:a", 5)] == ["mine", "delayed"]
+
+
 # -- transactions ------------------------------------------------------------------------------
 
 

@@ -401,9 +401,9 @@ def test_comments_and_trailing_commas_are_accepted_as_jsonnet_does(tmp_path: Pat
 
 
 def test_unsupported_triggers_are_skipped_not_in_error(tmp_path: Path) -> None:
-    queue = {"name": "msg", "type": "QueueTrigger", "direction": "in", "queueName": "q"}
-    index = load(app(tmp_path, {"OnQueue": function([queue], "def main(msg):\n    pass\n")}))
-    assert index.skipped == {"OnQueue": "trigger 'queueTrigger' is not supported by func-py yet"}
+    blob = {"name": "blob", "type": "BlobTrigger", "direction": "in", "path": "c/{name}"}
+    index = load(app(tmp_path, {"OnBlob": function([blob], "def main(blob):\n    pass\n")}))
+    assert index.skipped == {"OnBlob": "trigger 'blobTrigger' is not supported by func-py yet"}
 
 
 # -- bindings ----------------------------------------------------------------------------------

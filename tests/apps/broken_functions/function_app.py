@@ -75,6 +75,6 @@ def no_trigger(msg: func.Out[str]) -> None:
 
 
 # A trigger kind func-py does not run: listed as skipped, never a crash.
-@app.queue_trigger(arg_name="msg", queue_name="work", connection="AzureWebJobsStorage")
-def on_queue(msg: func.QueueMessage) -> None:
+@app.blob_trigger(arg_name="blob", path="samples/{name}", connection="AzureWebJobsStorage")
+def on_blob(blob: func.InputStream) -> None:
     pass

@@ -1,4 +1,5 @@
-"""An app whose import fails: the host must refuse to start and say why."""
+"""An app whose import fails: in development the host stays up with no functions and says
+why; in production it exits non-zero."""
 
 import azure.functions as func
 import helper_that_imports_a_missing_module  # noqa: F401  (fails inside this module)

@@ -1,5 +1,5 @@
 import azure.functions as func
 
 
-def main(msg: func.QueueMessage) -> None:
+def main(blob: func.InputStream) -> None:
     return None
