@@ -37,6 +37,10 @@ class HostConfig:
     enable_auth: bool = False
     reload: bool = True
     production: bool = False
+    use_https: bool = False  # --useHttps (the certificate itself never lives here)
+    user_log_level: str | None = None  # --user-log-level / FUNCTIONS_USER_LOG_LEVEL
+    json_output: bool = False  # --enable-json-output (always on in production)
+    json_output_file: Path | None = None  # --json-output-file
     max_body_bytes: int = DEFAULT_MAX_BODY
     # SIGTERM or Ctrl+C: the whole stop (requests and work in flight, then claims released)
     # fits in this many seconds from the first signal (host/stopping.py).
@@ -54,7 +58,7 @@ class HostConfig:
         # Core Tools always prints localhost, whatever address it binds.
         local = ("127.0.0.1", "0.0.0.0", "::", "::1")
         host = "localhost" if self.address in local else self.address
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.use_https else 'http'}://{host}:{self.port}"
 
     @property
     def route_prefix(self) -> str:
@@ -73,6 +77,10 @@ def build_config(
     enable_auth: bool = False,
     reload: bool = True,
     production: bool = False,
+    use_https: bool = False,
+    user_log_level: str | None = None,
+    json_output: bool = False,
+    json_output_file: str | os.PathLike[str] | None = None,
     environ: MutableMapping[str, str] | None = None,
 ) -> HostConfig:
     """Read both settings files and apply local Values to the environment (a set variable wins).
@@ -103,6 +111,10 @@ def build_config(
         enable_auth=enable_auth or production,
         reload=reload and not production,
         production=production,
+        use_https=use_https,
+        user_log_level=user_log_level,
+        json_output=json_output or production or json_output_file is not None,
+        json_output_file=Path(json_output_file).resolve() if json_output_file else None,
         max_body_bytes=max_body,
         drain_seconds=float(env.get("FUNCPY_DRAIN_SECONDS") or 30),
         host_json=host_json,

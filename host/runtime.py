@@ -3,7 +3,11 @@ services, with the one operation that changes them — swapping in a new index.
 
 A swap builds the new index completely before anything sees it; a load that fails leaves the
 previous index serving. Work in flight holds references to the functions it started with, so it
-finishes on the old code.
+finishes on the old code. In development an app that cannot be loaded at all leaves the host
+serving with no functions (as the Functions host does) until an edit fixes it.
+
+Each index comes with the functions' retry policies (`host.retry`), found here because the
+loaders keep only what the index needs.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from host.config import HostConfig
 from host.errors import AppLoadError, SettingsError
 from host.index import FunctionIndex, FunctionInfo
 from host.invoke import Invoker
-from host.loader import AppImporter, load
+from host.loader import AppImporter, find_app_entry, load
+from host.loader_v1 import function_folders
 from host.logs import log
-from host.settings import load_host_json, load_local_settings
+from host.retry import RETRY_TRIGGERS, RetryPolicy, from_json, function_policies
+from host.settings import HOST_JSON_FILE, HostJson, load_host_json, load_local_settings
 from host.taskhub.settings import TaskHubSettings, open_store, taskhub_settings
 from triggers import trigger_kinds
 from triggers.base import Service
@@ -41,12 +47,29 @@ def _keep_last_good(old: FunctionIndex, new: FunctionIndex) -> FunctionIndex:
     return replace(new, functions={**new.functions, **kept})
 
 
+DURABLE_TRIGGERS = ("orchestrationTrigger", "activityTrigger", "entityTrigger")
+
+
+def host_retry(host_json: HostJson) -> RetryPolicy | None:
+    """host.json `"retry"`: the policy of every function that has none of its own."""
+    raw = host_json.raw.get("retry")
+    if raw is None:
+        return None
+    try:
+        return from_json(raw, "host.json")
+    except ValueError as exc:
+        raise SettingsError(f"host.json retry: {exc}") from None
+
+
 class Runtime:
     def __init__(self, config: HostConfig, environ: MutableMapping[str, str] | None = None) -> None:
         self.config = config
         self.environ = os.environ if environ is None else environ
         self.keys = KeyRing.from_settings(self.environ)
         self.invoker = Invoker(timeout=config.host_json.function_timeout, environ=self.environ)
+        self.default_retry = host_retry(config.host_json)
+        self.retry_policies: dict[str, RetryPolicy] = {}
+        self._retry_warned: set[str] = set()
         self.importer = AppImporter(config.app_dir)
         self.http = HttpService(config)
         self.services: list[Service] = [self.http]
@@ -63,6 +86,7 @@ class Runtime:
         self.index = FunctionIndex()
         self.state = "Default"
         self.load_error: str | None = None
+        self.loaded = False  # an index came from the app (not the empty one of a failed load)
         self.started_at = time.time()
         self._swap_lock = asyncio.Lock()
         self.background: set[asyncio.Task[Any]] = set()
@@ -70,19 +94,40 @@ class Runtime:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def load_initial(self) -> FunctionIndex:
-        """Import the app; raises AppLoadError (the CLI exits with its message)."""
+        """Import the app; raises AppLoadError (see `load_failed`)."""
         self.state = "Starting"
-        self.index = load(self.importer, self.config, self.environ, generation=1)
+        self.index = self._with_retries(load(self.importer, self.config, self.environ,
+                                             generation=1))
+        self.loaded = True
+        self.load_error = None
         # What is loaded now (the SDKs, the app) lives as long as the process: move it out of
         # the collector's way, or every full collection walks it while requests are served.
         gc.collect()
         gc.freeze()
         return self.index
 
+    def is_functions_project(self) -> bool:
+        """Whether the folder is a Functions app at all: Core Tools refuses to start elsewhere
+        ("Unable to find project root"), while a project whose app fails to load still starts."""
+        app_dir = self.config.app_dir
+        return (app_dir / HOST_JSON_FILE).is_file() or bool(function_folders(app_dir)) \
+            or find_app_entry(app_dir, self.environ) is not None
+
+    def load_failed(self, exc: AppLoadError) -> None:
+        """Development: serve with no functions (the home page, admin status with the error,
+        404s) until an edit fixes the app, as the Functions host does with a broken app."""
+        self.load_error = str(exc)
+        self.state = "Error"
+        first, _, rest = str(exc).partition("\n")
+        log.error("The app could not be loaded, so no functions are serving: %s%s", first,
+                  f"\n{rest}" if rest else "")
+        if self.config.reload:
+            log.info("func-py loads the app as soon as an edit fixes it.")
+
     async def start(self) -> None:
         for service in self.services:
             await service.apply(self.index)
-        self.state = "Running"
+        self.state = "Running" if self.loaded or not self.load_error else "Error"
 
     async def stop(self, grace: float | None = None,
                    http_done: asyncio.Event | None = None) -> list[str] | None:
@@ -127,7 +172,11 @@ class Runtime:
     def store(self) -> Any:
         """The app's task hub store (durable state, timer status), opened on first use."""
         if self._store is None:
-            self._store = open_store(self.taskhub_settings())
+            settings = self.taskhub_settings()
+            durable = any(self.index.of_type(t) for t in DURABLE_TRIGGERS)
+            if settings.notice and durable:  # timers keep their status here too: no hub talk
+                log.info("%s", settings.notice)
+            self._store = open_store(settings)
         return self._store
 
     def taskhub_settings(self) -> TaskHubSettings:
@@ -143,17 +192,24 @@ class Runtime:
             started = time.perf_counter()
             try:
                 self._refresh_settings()
-                index = load(self.importer, self.config, self.environ,
-                             generation=self.index.generation + 1)
+                index = self._with_retries(load(self.importer, self.config, self.environ,
+                                                generation=self.index.generation + 1))
             except (AppLoadError, SettingsError) as exc:
                 self.load_error = str(exc)
-                log.error("Reload failed (%s); the previous version keeps serving.\n%s",
-                          reason, exc)
+                if self.loaded:
+                    log.error("Reload failed (%s); the previous version keeps serving.\n%s",
+                              reason, exc)
+                else:
+                    log.error("The app still cannot be loaded (after %s); no functions are "
+                              "serving.\n%s", reason, exc)
                 return False
             old = self.index
             index = _keep_last_good(old, index)
             self.index = index
             self.load_error = None
+            if not self.loaded:
+                self.loaded = True
+                self.state = "Running"
             for service in self.services:
                 await service.apply(index)
             added, removed, changed = old.diff(index)
@@ -175,8 +231,54 @@ class Runtime:
                     self.environ[key] = value
             self.config.local_settings = local
         self.config.host_json = load_host_json(self.config.app_dir, self.environ)
+        self.default_retry = host_retry(self.config.host_json)
         self.invoker.timeout = self.config.host_json.function_timeout
         self.keys = KeyRing.from_settings(self.environ)
+
+    # -- retry policies ------------------------------------------------------------------------
+
+    def _with_retries(self, index: FunctionIndex) -> FunctionIndex:
+        """Find the new index's retry policies; a function whose policy is invalid is in error
+        (the host fails it), the others load. Warns once per function whose trigger ignores a
+        policy it declares, as Azure does."""
+        entry = find_app_entry(self.config.app_dir, self.environ)
+        policies, invalid = function_policies(index, self.config.app_dir,
+                                              entry[0] if entry else None)
+        self.retry_policies = policies
+        for name, fn in index.functions.items():
+            if name in policies and fn.trigger_type not in RETRY_TRIGGERS:
+                self._warn_ignored(fn, policies[name].source)
+            elif self.default_retry is not None and fn.trigger_type == "queueTrigger":
+                self._warn_ignored(fn, "host.json")
+        if not invalid:
+            return index
+        errors = dict(index.errors)
+        for name, why in invalid.items():
+            errors[name] = message = f"The '{name}' function is in error: {why}"
+            log.error("%s", message)
+        functions = {n: f for n, f in index.functions.items() if n not in invalid}
+        return replace(index, functions=functions, errors=errors,
+                       disabled=index.disabled & frozenset(functions))
+
+    def _warn_ignored(self, fn: FunctionInfo, source: str) -> None:
+        if fn.name in self._retry_warned:
+            return
+        self._retry_warned.add(fn.name)
+        if fn.trigger_type == "queueTrigger":
+            how = ("a queue trigger retries through its queue instead: a failed message is "
+                   "dequeued again up to host.json extensions.queues.maxDequeueCount times (5 "
+                   "by default), then moved to the poison queue")
+        else:
+            how = f"only {', '.join(sorted(RETRY_TRIGGERS))} functions retry"
+        log.warning("Retries are not supported by the trigger binding for Functions.%s: its "
+                    "retry policy (%s) is ignored, as on Azure (%s).", fn.name, source, how)
+
+    def retry_policy(self, fn: FunctionInfo) -> RetryPolicy | None:
+        """The policy a run of `fn` follows: its own, else host.json's; None for triggers that
+        do not retry."""
+        if fn.trigger_type not in RETRY_TRIGGERS:
+            return None
+        return self.retry_policies.get(fn.name) or self.default_retry
 
     # -- helpers for the HTTP surface ----------------------------------------------------------
 

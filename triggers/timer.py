@@ -7,7 +7,10 @@ the run's start, so a run never overlaps the next and a run that overran fires o
 after it ends (Azure's rule). State lives in the task hub store: the monitor's schedule status
 (`timer_status`), a claim per occurrence so that hosts sharing a store fire each occurrence
 exactly once, and a short lease per function while it runs so hosts never overlap a run.
-Schedules are parsed by `triggers.ncrontab`; calling user code is the invoker's job.
+A run honours the function's retry policy (`host.retry`: timers are among the triggers Azure
+retries): the retries happen inside the run, under its lease. Schedules are parsed by
+`triggers.ncrontab`, the function's settings by `triggers.timer_spec`; calling user code is the
+invoker's job.
 
 Why not APScheduler (3.11 is installed) to run the jobs: its semantics are not Azure's. A job
 still running at its next fire time is skipped with "maximum number of running instances
@@ -22,29 +25,25 @@ croniter does the calendar maths, under `triggers.ncrontab`.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from host.errors import FuncPyError
-from host.invoke import InvocationError
 from host.logs import log
+from host.retry import RetryPolicy, execute_with_retries
 from host.taskhub.sqlite import SqliteStore
 from host.taskhub.store import Lease, StoreError
-from triggers.ncrontab import Schedule, parse_schedule
+from triggers.timer_spec import TimerSpec, time_zone, trigger_value
 from triggers.timer_status import (
     ScheduleStatus,
     check_past_due,
     claim_key,
     payload,
     status_key,
-    timer_request,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from host.runtime import Runtime
     from host.taskhub.store import TaskHubStore
 
+__all__ = ["KIND", "TimerService", "TimerSpec", "time_zone", "trigger_value"]
 T = TypeVar("T")
 LEASE_SECONDS = 60.0  # Azure's listener lease; renewed at half its length during a long run
 # With a shared store, a host that dies mid-run holds the run lease until it expires, and the
@@ -92,68 +92,6 @@ class SystemClock:
             await asyncio.sleep(min(remaining, _MAX_HOP))
 
 
-# -- the function's timer settings -------------------------------------------------------------
-
-
-def time_zone(environ: Mapping[str, str]) -> tuple[tzinfo, str]:
-    """WEBSITE_TIME_ZONE or TZ (IANA names, as on Linux App Service), otherwise UTC."""
-    for setting in ("WEBSITE_TIME_ZONE", "TZ"):
-        name = (environ.get(setting) or "").strip()
-        if name:
-            try:
-                return ZoneInfo(name.removeprefix(":")), name.removeprefix(":")
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    f"The time zone '{name}' in the setting {setting} is not a known IANA time "
-                    "zone name such as 'Europe/London' or 'America/New_York' (Windows zone ids "
-                    f"such as 'Eastern Standard Time' are not supported); fix or unset {setting}"
-                ) from None
-    return UTC, "UTC"
-
-
-def _flag(fn: FunctionInfo, key: str, default: bool) -> bool:
-    value = fn.trigger.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise ValueError(f"'{key}' must be true or false, not {value!r}")
-
-
-@dataclass(frozen=True)
-class TimerSpec:
-    """What a timer runs on. Two specs are equal when the timer keeps its armed occurrence."""
-
-    expression: str
-    zone: str
-    use_monitor: bool
-    run_on_startup: bool
-    schedule: Schedule = field(compare=False)
-
-    @classmethod
-    def of(cls, fn: FunctionInfo, environ: Mapping[str, str]) -> TimerSpec:
-        """Raises ValueError with the reason (the loader names the function)."""
-        expression = str(fn.trigger.get("schedule") or "").strip()
-        if not expression:
-            raise ValueError("a timer trigger needs a schedule (NCRONTAB or TimeSpan)")
-        tz, zone = time_zone(environ)
-        schedule = parse_schedule(expression, tz)  # ScheduleError is a ValueError
-        return cls(expression, zone, _flag(fn, "useMonitor", schedule.default_use_monitor()),
-                   _flag(fn, "runOnStartup", False), schedule)
-
-
-def trigger_value(fn: FunctionInfo, json_text: str) -> Any:
-    """`func.TimerRequest`, or the raw JSON for a parameter annotated `str` (the worker's
-    generic converter)."""
-    param = inspect.signature(fn.func).parameters.get(str(fn.trigger["name"]))
-    if param is not None and param.annotation in (str, "str"):
-        return json_text
-    return timer_request(json_text)
-
-
 # -- the trigger kind --------------------------------------------------------------------------
 
 
@@ -179,7 +117,8 @@ class TimerTriggerKind:
                 f"— next ({spec.zone}): {when}")
 
     def create_service(self, runtime: Runtime) -> TimerService:
-        service = TimerService(runtime.store, runtime.invoker, runtime.environ)
+        service = TimerService(runtime.store, runtime.invoker, runtime.environ,
+                               retry_for=runtime.retry_policy)
         service.lease_seconds = min(LEASE_SECONDS, runtime.taskhub_settings().lease_seconds)
         return service
 
@@ -217,7 +156,8 @@ class TimerService:
 
     def __init__(self, open_store: Callable[[], TaskHubStore], invoker: Invoker,
                  environ: Mapping[str, str], *, clock: Clock | None = None,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None,
+                 retry_for: Callable[[FunctionInfo], RetryPolicy | None] | None = None) -> None:
         self._open_store = open_store
         self.store: TaskHubStore | None = None
         self.invoker = invoker
@@ -230,6 +170,8 @@ class TimerService:
         self._started: set[str] = set()
         self._last_purge: datetime | None = None
         self.lease_seconds = LEASE_SECONDS
+        self.retry_for = retry_for or (lambda fn: None)
+        self._stopping = asyncio.Event()  # ends the waits between retries
 
     async def offload(self, call: Callable[..., T], *args: Any) -> T:
         if isinstance(self.store, SqliteStore):
@@ -271,6 +213,7 @@ class TimerService:
             self.runners[name].start()
 
     async def stop(self) -> None:
+        self._stopping.set()
         for runner in self.runners.values():
             runner.cancel()
         self.runners.clear()
@@ -280,6 +223,18 @@ class TimerService:
 
     def lock_for(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
+
+    async def wait_to_retry(self, delay: timedelta) -> bool:
+        """Sleep `delay` on the timers' clock; False (at once) if the service is stopping:
+        the host stops retrying then, as Azure's executor does on cancellation."""
+        if self._stopping.is_set():
+            return False
+        sleep = asyncio.ensure_future(self.clock.sleep_until(self.clock.now() + delay))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((sleep, stop), return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleep, stop):
+            task.cancel()
+        return not self._stopping.is_set()
 
     # -- store work, called through `offload` -------------------------------------------------
 
@@ -428,9 +383,12 @@ class TimerRunner:
             reason = f"Timer fired at {start.astimezone(schedule.tz).isoformat()}"
             renewing = asyncio.ensure_future(self._keep_lease(lease))
             try:
-                await service.invoker.invoke(fn, value, reason=reason)
-            except InvocationError:
-                pass  # logged by the invoker; the schedule goes on (no retry, as in Azure)
+                # Failures are logged by the invoker; the schedule goes on either way. The
+                # retries run inside this run (under its lease), so the next occurrence
+                # waits for them, as Azure's listener awaits its executor's retries.
+                await execute_with_retries(
+                    lambda retry: service.invoker.invoke(fn, value, reason=reason, retry=retry),
+                    service.retry_for(fn), service.wait_to_retry)
             finally:
                 renewing.cancel()
                 await self._quietly(service.offload(service.release, lease))

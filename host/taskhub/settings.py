@@ -1,9 +1,15 @@
 """Which task hub the app uses and how: host.json `extensions.durableTask` plus app settings.
 
-Without a `storageProvider` (or with `AzureWebJobsStorage=UseDevelopmentStorage=true`, or unset)
-the hub is an embedded SQLite file under the app's data folder. `{"type": "postgres",
-"connectionStringName": "NAME"}` puts it in the PostgreSQL database whose libpq URL is the app
-setting NAME, so several hosts can share it.
+Without a `storageProvider` the hub is an embedded SQLite file under the app's data folder.
+`{"type": "postgres", "connectionStringName": "NAME"}` puts it in the PostgreSQL database whose
+libpq URL is the app setting NAME, so several hosts can share it. Azure's own providers (Azure
+Storage, the Durable Task Scheduler `azureManaged`, `mssql`, `netherite`) cannot be reached
+from here: the embedded hub stands in for them, and the host says so once.
+
+`hubName` may name app settings (`"%TASKHUB_NAME%"`), as the Durable extension resolves it
+(`DurableTaskOptions.ResolveAppSettingOptions`); so may the storage provider's connection names,
+which the extension's scale package resolves. Nothing else in host.json is resolved on Azure
+(the other extensions bind their options as written), so nothing else is here.
 """
 
 from __future__ import annotations
@@ -17,10 +23,17 @@ from typing import Any
 
 from host.config import HostConfig
 from host.errors import SettingsError
+from host.settings import SettingReferenceError, resolve_setting_refs
 
 DEFAULT_HUB = "TestHubName"
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 SQLITE_FILE = "taskhub.sqlite"
+# Azure's storage providers, by host.json type (lower case): the embedded hub stands in locally.
+AZURE_PROVIDERS = {
+    "azurestorage": "Azure Storage", "azure_storage": "Azure Storage",
+    "azuremanaged": "the Durable Task Scheduler", "mssql": "Microsoft SQL Server",
+    "netherite": "Netherite",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,10 @@ class TaskHubSettings:
     max_activities: int
     max_orchestrations: int
     lease_seconds: float
+    notice: str | None = None  # said once when the store opens (a provider standing in)
+    # host.json defaultVersion: the Version of new instances and sub-orchestrations that are
+    # started without one (the SDK's start_new and call_sub_orchestrator say so).
+    default_version: str | None = None
 
 
 def _int(conf: Mapping[str, Any], key: str, default: int, lo: int, hi: int, where: str) -> int:
@@ -48,20 +65,43 @@ def _int(conf: Mapping[str, Any], key: str, default: int, lo: int, hi: int, wher
     return value
 
 
+def _resolved(value: Any, key: str, environ: Mapping[str, str]) -> Any:
+    """`%NAME%` tokens in a host.json string replaced from app settings; the error names the
+    host.json key and the setting."""
+    if not isinstance(value, str) or "%" not in value:
+        return value
+    try:
+        return resolve_setting_refs(value, environ)
+    except SettingReferenceError as exc:
+        raise SettingsError(
+            f"host.json {key} '{value}': {exc} Set that app setting (local.settings.json "
+            "Values or the environment) or write the value itself.") from None
+
+
 def taskhub_settings(config: HostConfig, environ: Mapping[str, str]) -> TaskHubSettings:
     conf = config.host_json.durable_task  # keys are lower-cased by the host.json reader
     where = "extensions.durableTask"
-    hub = str(conf.get("hubname") or environ.get("FUNCPY_TASKHUB_NAME") or DEFAULT_HUB)
+    raw_hub = conf.get("hubname")
+    hub = str(_resolved(raw_hub, f"{where}.hubName", environ)
+              or environ.get("FUNCPY_TASKHUB_NAME") or DEFAULT_HUB)
     if not _HUB_NAME.match(hub):
+        shown = f"'{hub}'" if hub == raw_hub or raw_hub is None else \
+            f"'{raw_hub}' (resolved to '{hub}')"
         raise SettingsError(
-            f"host.json {where}.hubName '{hub}' is not a valid task hub name: 3 to 45 letters "
+            f"host.json {where}.hubName {shown} is not a valid task hub name: 3 to 45 letters "
             "and digits, starting with a letter")
     cpus = os.cpu_count() or 1
     provider_conf = conf.get("storageprovider") or {}
     if not isinstance(provider_conf, dict):
         raise SettingsError(f"host.json {where}.storageProvider must be an object")
-    kind = str(provider_conf.get("type") or "sqlite").lower()
-    conninfo = setting_name = None
+    # Connection names only (connectionName, connectionStringName, Netherite's
+    # storageConnectionName...): the setting references Azure resolves there.
+    provider_conf = {k: _resolved(v, f"{where}.storageProvider.{k}", environ)
+                     if k.endswith(("connectionname", "connectionstringname")) else v
+                     for k, v in provider_conf.items()}
+    raw_kind = provider_conf.get("type")
+    kind = str(raw_kind or "sqlite").lower()
+    conninfo = setting_name = notice = None
     if kind in ("postgres", "postgresql"):
         kind = "postgres"
         setting_name = str(provider_conf.get("connectionstringname")
@@ -76,14 +116,32 @@ def taskhub_settings(config: HostConfig, environ: Mapping[str, str]) -> TaskHubS
                 f"The app setting '{setting_name}' (named by host.json {where}.storageProvider."
                 "connectionStringName) is not set: give it a PostgreSQL URL such as "
                 "postgresql://user@host:5432/dbname")
-    elif kind in ("sqlite", "azurestorage", "azure_storage"):
-        # Azure Storage cannot be reached from here; the embedded hub stands in for it locally.
+    elif kind == "sqlite" or kind in AZURE_PROVIDERS:
         kind = "sqlite"
     else:
         raise SettingsError(
-            f"host.json {where}.storageProvider.type '{provider_conf.get('type')}' is not "
-            "supported: use \"postgres\", or leave it out for the embedded SQLite hub")
+            f"host.json {where}.storageProvider.type '{raw_kind}' is not supported: use "
+            "\"postgres\", one of Azure's (AzureStorage, azureManaged, mssql, netherite: the "
+            "embedded SQLite hub stands in for them here), or leave it out")
     path = Path(environ.get("FUNCPY_TASKHUB_PATH") or config.data_dir / SQLITE_FILE)
+    # No type is Azure Storage on Azure, in the account its connection names
+    # (AzureWebJobsStorage by default): the same stand-in, said when a connection is configured.
+    connection = provider_conf.get("connectionstringname") or \
+        provider_conf.get("connectionname")
+    if raw_kind:
+        why: str | None = f"storageProvider.type '{raw_kind}'"
+    elif connection:
+        why = f"storageProvider.connectionName '{connection}' (Azure Storage)"
+    elif environ.get("AzureWebJobsStorage"):
+        why = "AzureWebJobsStorage (Azure Storage)"
+    else:
+        why = None
+    azure = AZURE_PROVIDERS.get(str(raw_kind or "").lower()) or "Azure Storage"
+    if kind == "sqlite" and why and str(raw_kind or "").lower() != "sqlite":
+        notice = (f"Task hub '{hub}': {why} names {azure}, which func-py does not reach, so the "
+                  f"hub runs on the embedded SQLite store at {path} (one host). For a hub that "
+                  "several hosts share, set host.json extensions.durableTask.storageProvider to "
+                  "{\"type\": \"postgres\", \"connectionStringName\": \"<setting>\"}.")
     lease = float(provider_conf.get("leaseseconds") or environ.get("FUNCPY_LEASE_SECONDS") or 30)
     return TaskHubSettings(
         hub=hub, provider=kind, sqlite_path=path, conninfo=conninfo,
@@ -93,7 +151,8 @@ def taskhub_settings(config: HostConfig, environ: Mapping[str, str]) -> TaskHubS
         max_activities=_int(conf, "maxConcurrentActivityFunctions", 10 * cpus, 1, 10_000, where),
         max_orchestrations=_int(conf, "maxConcurrentOrchestratorFunctions", 10 * cpus, 1,
                                 10_000, where),
-        lease_seconds=lease,
+        lease_seconds=lease, notice=notice,
+        default_version=str(conf["defaultversion"]) if conf.get("defaultversion") else None,
     )
 
 

@@ -276,8 +276,8 @@ def test_a_store_that_cannot_be_opened_is_one_error_line(tmp_path: Path) -> None
 
 
 def test_unusable_storage_settings_are_one_error_line(tmp_path: Path) -> None:
-    app = make_app(tmp_path / "odd", durable_task={"storageProvider": {"type": "mssql"}})
-    assert "storageProvider.type 'mssql' is not supported" in fails(app, "get-instances")
+    app = make_app(tmp_path / "odd", durable_task={"storageProvider": {"type": "redis"}})
+    assert "storageProvider.type 'redis' is not supported" in fails(app, "get-instances")
     app = make_app(tmp_path / "pg", durable_task={
         "storageProvider": {"type": "postgres", "connectionStringName": "TaskHubDb"}})
     assert "The app setting 'TaskHubDb'" in fails(app, "get-instances")
