@@ -3,7 +3,10 @@ to the invocation that emitted it.
 
 The current invocation is a context variable (set by the invoker, copied into executor threads)
 with a thread-local fallback that user threads set through `context.thread_local_storage`, as the
-Python worker does. Levels follow host.json `logging.logLevel` categories.
+Python worker does. Levels follow host.json `logging.logLevel` categories, on top of the
+worker's own rules: the root logger is pinned to INFO (DEBUG with PYTHON_ENABLE_DEBUG_LOGGING),
+so host.json can hide the root logger's debug records but not reveal them; and the worker's
+system categories (`azure_functions_worker*`, `azure.functions*`) are never shown.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 HOST_LOGGER = "func_py"
 log = logging.getLogger(HOST_LOGGER)
@@ -47,6 +51,19 @@ def dotnet_level(name: str, default: int = logging.INFO) -> int:
     return _DOTNET_LEVELS.get(name.strip().lower(), default)
 
 
+# The worker's is_system_log_category: its own and the SDK's loggers. Their records go to the
+# platform's internal tables only, never to the console or the customer's App Insights.
+SYSTEM_CATEGORIES = ("azure_functions_worker", "azure.functions")
+DEBUG_LOGGING_SETTING = "PYTHON_ENABLE_DEBUG_LOGGING"
+_TRUE_LIKE = frozenset({"1", "true", "t", "yes", "y"})  # the worker's is_envvar_true
+
+
+def worker_root_level(environ: Mapping[str, str]) -> int:
+    """The level the worker gives the root logger (`dispatch_forever`)."""
+    raw = environ.get(DEBUG_LOGGING_SETTING, "")
+    return logging.DEBUG if raw.strip().lower() in _TRUE_LIKE else logging.INFO
+
+
 def invocation_of(record: logging.LogRecord) -> InvocationTag | None:
     tag = current_invocation.get()
     if tag is not None:
@@ -68,11 +85,13 @@ def forget_invocation(invocation_id: str) -> None:
 class LevelPolicy:
     """Picks the minimum level for a record from host.json's category table."""
 
-    def __init__(self, levels: Mapping[str, str], verbose: bool) -> None:
+    def __init__(self, levels: Mapping[str, str], verbose: bool,
+                 environ: Mapping[str, str] | None = None) -> None:
         self._levels = {k.lower(): dotnet_level(v) for k, v in levels.items()}
         self.default = self._levels.get("default", logging.INFO)
         self.host = min(self._levels.get("host", self.default), logging.DEBUG if verbose else 99)
         self._invocation_levels: dict[str, int] = {}
+        self.root = worker_root_level(os.environ if environ is None else environ)
 
     def for_function(self, name: str) -> int:
         name = name.lower()
@@ -93,7 +112,12 @@ class LevelPolicy:
         return level
 
     def lowest(self) -> int:
-        return min([self.default, self.host, *self._levels.values()])
+        """The root logger's level: the lowest level at which a record of a logger with no
+        level of its own (the root logger, most user loggers) is made at all. The worker's,
+        not host.json's: host.json `Trace` does not reveal `logging.debug` unless
+        PYTHON_ENABLE_DEBUG_LOGGING is set; loggers given a level keep it (func_py's own is
+        set by `setup_logging`)."""
+        return self.root
 
 
 class _Filter(logging.Filter):
@@ -102,15 +126,16 @@ class _Filter(logging.Filter):
         self.policy = policy
 
     def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if name.startswith(HOST_LOGGER):
+            record.invocation = invocation_of(record)
+            return record.levelno >= min(self.policy.host, logging.INFO)
+        if name.startswith(SYSTEM_CATEGORIES):
+            return False
         tag = invocation_of(record)
         record.invocation = tag
-        if tag is not None and not record.name.startswith(HOST_LOGGER):
+        if tag is not None:
             return record.levelno >= self.policy.for_function(tag.function_name)
-        if record.name.startswith(HOST_LOGGER):
-            return record.levelno >= min(self.policy.host, logging.INFO)
-        if record.name.startswith("azure.functions") and record.levelno < logging.ERROR:
-            # e.g. "Auth level is not applied to non http function app": noise for a host.
-            return False
         return record.levelno >= self.policy.default
 
 
@@ -285,16 +310,24 @@ def host_line(message: str, invocation: InvocationTag | None = None) -> None:
     console.write_line(line)
 
 
-def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool) -> None:
+def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool,
+                  json_file: TextIO | None = None, user_log_level: str | None = None) -> None:
     global _console, _json_lines, _policy
+    if user_log_level and not any(k.lower() == "function" for k in levels):
+        # Core Tools' --user-log-level sets the "Function" category unless host.json does.
+        levels = {**levels, "Function": user_log_level}
     policy = _policy = LevelPolicy(levels, verbose)
     # Caller lookup walks the stack for every record; no format here shows file or line.
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logMultiprocessing = False
     logging.logProcesses = False
     handler = _console = _Console()
-    _json_lines = json_lines
-    handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
+    _json_lines = json_lines or json_file is not None
+    if json_file is not None:  # --json-output-file: JSON to the file, readable on the console
+        from host.json_output import JsonFileTee
+
+        handler.stream = JsonFileTee(handler.stream, json_file)  # type: ignore[assignment]
+    handler.setFormatter(JsonFormatter() if _json_lines else ConsoleFormatter())
     handler.addFilter(_Filter(policy))
     root = logging.getLogger()
     for h in list(root.handlers):

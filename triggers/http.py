@@ -1,28 +1,33 @@
 """HTTP triggers: Azure's route templates, `func.HttpRequest` in, `func.HttpResponse` out.
 
 The request is built exactly as the worker builds it (lower-cased headers with repeated values
-comma-joined, empty query values dropped, body bytes), and the result is converted back as the
-host does (content-type defaulting, Set-Cookie kept whole, `None` or an exception -> 500 with an
-empty body). Matching follows the host: routes tried in function-name order, first match wins,
-a method mismatch falls through and ends in 404.
+comma-joined, empty query values dropped, body bytes). The result becomes the response inside
+the call, as the worker encodes it (triggers/http_response.py): a result the host cannot send
+fails the invocation, and the client gets a 500 with an empty body. Matching follows the host:
+routes tried in function-name order, first match wins, a method mismatch falls through and
+ends in 404. Apps that import the FastAPI extension are served as HTTP streams instead
+(triggers/http_streams.py): a FastAPI `Request` in, the returned response sent as it streams.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
-import azure.functions as func
 from azure.functions.http import HttpRequest
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from host.auth import ADMIN, key_from, normalise_level
-from host.bodies import BodyIncomplete, BodyTooLarge, read_body
-from host.invoke import InvocationError
+from host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
+from host.invoke import InvocationError, new_invocation_id, user_frames
+from host.logs import log
 from host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
+from triggers import http_streams
+from triggers.http_response import AnyResponse, HttpFunction, bind, to_response
 
 if TYPE_CHECKING:
     from host.config import HostConfig
@@ -60,6 +65,8 @@ class HttpTriggerKind:
         unknown = (methods_of(fn) or frozenset()) - KNOWN_METHODS
         if unknown:
             raise ValueError(f"unknown HTTP method(s) {sorted(unknown)}")
+        if http_streams.enabled(os.environ):
+            http_streams.check_annotations(fn)
 
     def validate_all(self, fns: list[FunctionInfo], config: HostConfig) -> dict[str, str]:
         table = build_table(fns, config.route_prefix)
@@ -112,90 +119,40 @@ def build_request(scope: Scope, headers: dict[str, str], query: dict[str, str],
                        route_params=dict(route_params), body_type="bytes", body=body)
 
 
-class RawResponse:
-    """A response with its headers already encoded: the function-result path skips Starlette's
-    header handling, which costs more than the rest of the conversion."""
-
-    __slots__ = ("body", "raw_headers", "status_code")
-
-    def __init__(self, status_code: int, raw_headers: list[tuple[bytes, bytes]],
-                 body: bytes) -> None:
-        self.status_code = status_code
-        self.raw_headers = raw_headers
-        self.body = body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body})
-
-
-def _from_http_response(resp: func.HttpResponse) -> RawResponse:
-    body = resp.get_body() or b""
-    content_type: str | None = None
-    raw: list[tuple[bytes, bytes]] = []
-    last: dict[str, str] = {}
-    for name, value in resp.headers.items():
-        lname = name.lower()
-        if lname == "set-cookie":
-            raw.append((b"set-cookie", value.encode("latin-1")))
-        elif lname == "content-type":
-            content_type = value
-        elif lname != "content-length":
-            last[lname] = value  # the host keeps the last value of a repeated header
-    if content_type is None:
-        content_type = (f"{resp.mimetype}; charset={resp.charset}"
-                        if resp.mimetype.startswith("text/") else resp.mimetype)
-    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in last.items())
-    raw.append((b"content-type", content_type.encode("latin-1")))
-    raw.append((b"content-length", str(len(body)).encode()))
-    return RawResponse(int(resp.status_code), raw, body)
-
-
-def _from_str(text: str) -> Response:
-    # The host's quirk: a string that is a JSON object with a "body" key is a response shape.
-    if text[:1] == "{":
-        try:
-            shape = json.loads(text)
-        except ValueError:
-            shape = None
-        if isinstance(shape, dict) and "body" in shape:
-            lower = {k.lower(): v for k, v in shape.items()}
-            body = lower.get("body")
-            status = int(lower.get("statuscode") or lower.get("status") or 200)
-            headers = {str(k): str(v) for k, v in (lower.get("headers") or {}).items()}
-            content = body if isinstance(body, str | bytes) else json.dumps(body)
-            return Response(content, status_code=status, headers=headers)
-    return Response(text.encode("utf-8"), media_type="text/plain; charset=utf-8")
-
-
-def to_response(fn: FunctionInfo, value: Any,
-                outputs: Mapping[str, Any]) -> Response | RawResponse:
-    if not fn.has_return:
-        named = [b for b in fn.output_bindings if b["type"] == "http"]
-        value = outputs.get(str(named[0]["name"])) if named else None
-    if isinstance(value, func.HttpResponse):
-        return _from_http_response(value)
-    if isinstance(value, str):
-        return _from_str(value)
-    raise TypeError(f"function '{fn.name}' returned {type(value).__name__}; an HTTP function "
-                    "must return func.HttpResponse or str")
-
-
 def empty(status: int, reason: str = "") -> Response:
     return Response(reason, status_code=status, media_type="text/plain; charset=utf-8")
 
 
+
+class Routes(NamedTuple):
+    """What the dispatcher reads per request, swapped whole on every index."""
+
+    index: FunctionIndex
+    table: RouteTable
+    functions: Mapping[str, HttpFunction]
+    streams: bool  # the app uses HTTP streams (triggers/http_streams.py)
+
+
 class HttpService:
-    """Holds the route table for the current index; the dispatcher reads it per request."""
+    """Holds the routes for the current index; the dispatcher reads them per request."""
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
-        self.current: tuple[FunctionIndex, RouteTable] | None = None
+        self.current: Routes | None = None
+        self._told_streams = False
 
     async def apply(self, index: FunctionIndex) -> None:
         fns = index.of_type(KIND.binding_type)
-        self.current = (index, build_table(fns, self.config.route_prefix))
+        streams = bool(fns) and http_streams.enabled(os.environ)
+        if streams and not self._told_streams:
+            self._told_streams = True
+            log.info("HTTP streams are on (azurefunctions-extensions-http-fastapi is "
+                     "imported): HTTP functions take a FastAPI Request and return responses")
+            http_streams.warn_about_settings(os.environ)
+        convert = http_streams.to_response if streams else to_response
+        functions = {fn.name: bind(fn, convert, return_only=streams) for fn in fns}
+        self.current = Routes(index, build_table(fns, self.config.route_prefix), functions,
+                              streams)
 
     async def stop(self) -> None:
         return None
@@ -214,29 +171,39 @@ class HttpDispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         current = self.service.current
-        found = current[1].match(scope["method"], scope["path"].strip("/")) if current else None
+        found = current.table.match(scope["method"], scope["path"].strip("/")) if current else None
         if found is None or current is None:
             await self.fallback(scope, receive, send)
             return
-        index = current[0]
         entry, params = found
-        fn = index.functions[entry.name]
-        response = await self._handle(scope, receive, fn, params, index)
+        function = current.functions[entry.name]
+        if current.streams:
+            await self._stream(scope, receive, send, function, params, current.index)
+            return
+        response = await self._handle(scope, receive, function, params, current.index)
         await response(scope, receive, send)
 
-    async def _handle(self, scope: Scope, receive: Receive, fn: FunctionInfo,
-                      params: Mapping[str, str], index: FunctionIndex) -> Response | RawResponse:
-        headers = _headers(scope)
-        query = _query(scope.get("query_string", b""))
-        runtime = self.runtime
-        if runtime.config.enable_auth:
+    def _refuse(self, fn: FunctionInfo, headers: Mapping[str, str], query: Mapping[str, str],
+                index: FunctionIndex) -> Response | None:
+        """The host's answer before the function runs: keys (with --enableAuth), disabled."""
+        if self.runtime.config.enable_auth:
             key = key_from(headers, query)
             level = ADMIN if fn.name in index.disabled else auth_level_of(fn)
-            reason = runtime.keys.check(level, key, fn.name)
+            reason = self.runtime.keys.check(level, key, fn.name)
             if reason:
                 return empty(404 if fn.name in index.disabled else 401, reason)
         elif fn.name in index.disabled:
             return empty(404)
+        return None
+
+    async def _handle(self, scope: Scope, receive: Receive, function: HttpFunction,
+                      params: Mapping[str, str], index: FunctionIndex) -> AnyResponse:
+        headers = _headers(scope)
+        query = _query(scope.get("query_string", b""))
+        runtime = self.runtime
+        refusal = self._refuse(function.info, headers, query, index)
+        if refusal is not None:
+            return refusal
         try:
             declared = headers.get("content-length")
             if declared is None and "transfer-encoding" not in headers:
@@ -249,10 +216,42 @@ class HttpDispatcher:
             return empty(400)
         request = build_request(scope, headers, query, params, body)
         try:
-            result = await runtime.invoker.invoke(fn, request, reason=REASON)
-            return to_response(fn, result.value, result.outputs)
+            # The response is built inside the call (triggers/http_response.py): a result the
+            # host cannot send has already failed the invocation.
+            result = await runtime.invoker.invoke(function.info, request, reason=REASON)
         except InvocationError:
             return empty(500)
-        except (TypeError, ValueError) as exc:
-            runtime.log_conversion_error(fn, exc)
-            return empty(500)
+        return function.response(result.value, result.outputs)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, function: HttpFunction,
+                      params: Mapping[str, str], index: FunctionIndex) -> None:
+        headers = _headers(scope)
+        refusal = self._refuse(function.info, headers, _query(scope.get("query_string", b"")),
+                               index)
+        limit = self.runtime.config.max_body_bytes
+        if refusal is None and declared_too_large(headers.get("content-length"), limit):
+            refusal = empty(413, str(BodyTooLarge(limit)))
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        inv = new_invocation_id()
+        request = http_streams.build_request(scope, http_streams.limited(receive, limit),
+                                             params, inv)
+        try:
+            result = await self.runtime.invoker.invoke(function.info, request, reason=REASON,
+                                                       invocation_id=inv)
+        except InvocationError as exc:
+            too_large = isinstance(exc.cause, BodyTooLarge)
+            await empty(413 if too_large else 500, str(exc.cause) if too_large else "")(
+                scope, receive, send)
+            return
+        response = function.response(result.value, result.outputs)
+        try:
+            # A streamed body runs after the invocation has ended, as in Azure.
+            await response(scope, receive, send)
+        except Exception as exc:
+            tb = "".join(traceback.format_exception(type(exc), exc,
+                                                    user_frames(exc.__traceback__)))
+            log.error("The response of 'Functions.%s' (Id=%s) failed while it was being sent; "
+                      "the connection is closed\nException: %s: %s\n%s", function.info.name,
+                      inv, type(exc).__name__, exc, tb.rstrip())
