@@ -342,7 +342,8 @@ def run(args: argparse.Namespace) -> int:
         client = None
     else:
         store = open_store(settings)
-        client = TaskHubClient(store, settings.partition_count)
+        client = TaskHubClient(store, settings.partition_count,
+                               default_version=settings.default_version)
     try:
         _execute(args, client, settings.hub)
     except ClientError as exc:

@@ -87,6 +87,7 @@ class TaskHubClient:
     orchestrator_names: Callable[[], list[str]] | None = None  # None: don't validate names
     notify: Callable[[str], None] | None = None  # wake the local worker for an instance
     clock: Callable[[], float] = time.time
+    default_version: str | None = None  # host.json defaultVersion, for starts without one
 
     def _put(self, tx: Any, instance_id: str, execution_id: str | None, e: Event) -> None:
         tx.put_message(control_queue(partition_of(instance_id, self.partitions)),
@@ -125,8 +126,8 @@ class TaskHubClient:
         try:
             with self.store.transaction() as tx:
                 tx.create_instance(record, replace_statuses=TERMINAL)
-                self._put(tx, iid, ex, execution_started(now, iid, ex, name, input_text,
-                                                         version=version))
+                self._put(tx, iid, ex, execution_started(
+                    now, iid, ex, name, input_text, version=version or self.default_version))
         except InstanceExists:
             raise ClientError(409, f"An instance with id '{iid}' already exists and is not in "
                                    "a completed, failed or terminated state.") from None

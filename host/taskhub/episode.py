@@ -133,6 +133,7 @@ class EpisodeRunner:
     invoke: Invoke
     clock: Callable[[], float]
     replay_check: bool = False  # development mode: replay each episode as Azure does
+    default_version: str | None = None  # host.json defaultVersion, for sub-orchestrations
 
     async def run(self, state: InstanceState | None, record: InstanceRecord | None,
                   messages: list[Message]) -> Effects:
@@ -365,8 +366,9 @@ class EpisodeRunner:
                          Version=None, Input=task.input)
         # sub-orchestration
         child_id = task.instance_id or f"{ex}:{task.task_id}"
+        version = task.version or self.default_version
         created = event(EventType.SubOrchestrationInstanceCreated, now, task.task_id,
-                        Name=task.name, Version=task.version, InstanceId=child_id,
+                        Name=task.name, Version=version, InstanceId=child_id,
                         Input=task.input)
         fn = self.orchestrators(task.name or "")
         if fn is None:
@@ -386,7 +388,7 @@ class EpisodeRunner:
         parent = {"OrchestrationInstance": {"InstanceId": me, "ExecutionId": ex},
                   "Name": record.name, "TaskScheduleId": task.task_id}
         start = execution_started(now, child_id, child_ex, child_name, task.input, parent,
-                                  task.version)
+                                  version)
         fx.messages.append(Outgoing("control", ControlMessage(child_id, child_ex, start).encode(),
                                     child_id))
         return created

@@ -91,7 +91,8 @@ class TaskHubWorker:
         self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
-                                    self._invoke_orchestrator, clock, replay_check)
+                                    self._invoke_orchestrator, clock, replay_check,
+                                    settings.default_version)
 
     # -- functions -------------------------------------------------------------------------
 

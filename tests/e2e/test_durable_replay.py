@@ -8,7 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
-from tests.e2e.test_durable import Durable, copy_app, new_id
+from tests.e2e.test_durable import API, Durable, copy_app, new_id
 from tests.harness import HostProcess, wait_until
 
 
@@ -135,3 +135,22 @@ def test_a_non_deterministic_orchestrator_fails_at_its_next_episode_without_a_re
                         "activity 'Renamed_Activity'") in status["output"], status
             else:
                 assert status["output"] == "Hello x!"
+
+
+def test_host_json_default_version_reaches_new_instances_and_sub_orchestrations(
+        tmp_path: Path) -> None:
+    import json
+
+    app = copy_app(tmp_path / "app")
+    (app / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"durableTask": {
+        "hubName": "DurableTests", "defaultVersion": "2.0"}}}))
+    with HostProcess(app, "--no-reload", log_path=tmp_path / "host.log") as h:
+        d = Durable(h, app)
+        assert d.wait(d.start("versions"))["output"] == {"me": "2.0", "child": "2.0",
+                                                         "pinned": "9.9"}
+        r = d.http.post(f"{API}/orchestrators/versions", params={"version": "3.1"})
+        assert r.status_code == 202, r.text
+        assert d.wait(r.json()["id"])["output"] == {"me": "3.1", "child": "2.0", "pinned": "9.9"}
+        # The SDK's client (the app's durableClient binding) without a version: the default.
+        iid = d.sdk("start_new", orchestration_function_name="my_version")
+        assert d.wait(iid)["output"] == "2.0"

@@ -390,6 +390,18 @@ async def client_call(req: func.HttpRequest, client: df.DurableOrchestrationClie
 
 
 @app.orchestration_trigger(context_name="context")
+def my_version(context: df.DurableOrchestrationContext):
+    return context.version
+
+
+@app.orchestration_trigger(context_name="context")
+def versions(context: df.DurableOrchestrationContext):
+    child = yield context.call_sub_orchestrator("my_version", None)
+    pinned = yield context.call_sub_orchestrator("my_version", None, version="9.9")
+    return {"me": context.version, "child": child, "pinned": pinned}
+
+
+@app.orchestration_trigger(context_name="context")
 def branchy(context: df.DurableOrchestrationContext):
     """Not deterministic, on purpose: calls the activity a file names, which a test rewrites
     between two episodes (works with a live session only; fails on Azure's replay)."""
