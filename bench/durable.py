@@ -63,9 +63,16 @@ async def run_many(client: aiohttp.ClientSession, count: int) -> float:
             if not await r.json():
                 break
         await asyncio.sleep(0.02)
-    async with client.get(f"{API}/instances/", params={
-            "runtimeStatus": "Completed", "instanceIdPrefix": f"{tag}-"}) as r:
-        done = await r.json()
+    done: list[dict] = []
+    token = None
+    while True:  # the list is paged (100 a page): follow the continuation token
+        headers = {"x-ms-continuation-token": token} if token else {}
+        async with client.get(f"{API}/instances/", headers=headers, params={
+                "runtimeStatus": "Completed", "instanceIdPrefix": f"{tag}-"}) as r:
+            done += await r.json()
+            token = r.headers.get("x-ms-continuation-token")
+        if not token:
+            break
     assert len(done) == count, f"only {len(done)} of {count} completed"
     return time.perf_counter() - t0
 
