@@ -254,13 +254,16 @@ class RunLog:
 
 def _explains(f: Fault, first: Run, again: Run) -> bool:
     """`first` was in flight when `f` struck and `again` began after it: a kill of the host
-    that ran `first` (it started before the kill), or a termination of the connections while
+    that ran `first` (it started before the host died), or a termination of the connections while
     `first` was running or its result was still to be committed (it started before the
     termination ended; its commit is not observable from outside). Work that started after
     a termination must not run again because of it: a store call that meets a connection the
     termination left dead in the pool is to be retried on a new one, not to lose a result."""
     if f.pids:
-        return first.pid in f.pids and first.start < f.at and again.start > f.at
+        # The killed process died somewhere in [at, until] (the signal is sent after `at` is
+        # read, and `until` is read once its exit was seen), so whatever it started, it started
+        # by `until`: comparing with `at` failed a run that began between the two readings.
+        return first.pid in f.pids and first.start <= f.until and again.start > f.at
     return first.start < f.until and again.start > f.at
 
 
