@@ -1,9 +1,8 @@
 """The HTTP surface, assembled once: user function routes, the admin API, health, the home page.
 
 Paths under /admin and /runtime belong to the host (user routes may not claim them); everything
-else goes to the HTTP trigger's dispatcher first. Middleware are small wrappers: CORS (when
-configured), host.json custom headers, and a last-resort error guard so a bug answers 500 instead
-of dropping the connection.
+else goes to the HTTP trigger's dispatcher first. The middleware around it live in
+host/middleware.py.
 """
 
 from __future__ import annotations
@@ -15,18 +14,17 @@ from html import escape
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from host import __version__
 from host.auth import ADMIN, key_from
 from host.bodies import BodyIncomplete, BodyTooLarge, request_body
 from host.errors import FuncPyError
 from host.logs import log
+from host.middleware import AspNetCors, CustomHeaders, ErrorGuard
 from host.queue_admin import queue_routes
 from host.runtime import Runtime
 from host.stopping import Stopping, drain_triggers
@@ -347,78 +345,6 @@ class HostApp:
             self._load_task.cancel()  # the import thread runs on; nothing waits for it
             await asyncio.gather(self._load_task, return_exceptions=True)
         await drain_triggers(self.runtime, stopping, self.on_shutdown)
-
-
-class CustomHeaders:
-    """host.json extensions.http.customHeaders on every response."""
-
-    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
-        self.app = app
-        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + self.raw
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-class ErrorGuard:
-    """A bug in the host answers 500 and is logged; the server keeps running."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        except Exception:
-            log.exception("Unhandled error while serving %s %s", scope["method"], scope["path"])
-            try:
-                await Response("internal error in func-py", status_code=500)(scope, receive, send)
-            except RuntimeError:
-                pass  # the response had already started: the server closes the connection
-
-
-class AspNetCors(CORSMiddleware):
-    """Core Tools' `--cors` policy (`WithOrigins(...).AllowAnyHeader().AllowAnyMethod()`) with
-    ASP.NET Core's answers, where Starlette's differ: a preflight is always 204 with no body (not
-    200 "OK" or 400 "Disallowed CORS origin"), echoes the requested method and headers, and an
-    origin that is not allowed gets no CORS headers at all, on preflights and other requests."""
-
-    def preflight_response(self, request_headers: Headers) -> Response:
-        origin = request_headers["origin"]
-        if not self.is_allowed_origin(origin=origin):
-            return Response(status_code=204)
-        headers = {
-            "Access-Control-Allow-Origin": "*" if self.allow_all_origins else origin,
-            "Access-Control-Allow-Methods": request_headers["access-control-request-method"],
-        }
-        requested = request_headers.get("access-control-request-headers")
-        if requested:
-            headers["Access-Control-Allow-Headers"] = requested
-        if self.allow_credentials:
-            headers["Access-Control-Allow-Credentials"] = "true"
-        if not self.allow_all_origins:
-            headers["Vary"] = "Origin"
-        return Response(status_code=204, headers=headers)
-
-    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
-        origin = request_headers.get("origin")
-        if origin is not None and not self.is_allowed_origin(origin=origin):
-            await send(message)
-            return
-        await super().send(message, send, request_headers)
 
 
 def build_asgi(runtime: Runtime, host_app: HostApp) -> ASGIApp:

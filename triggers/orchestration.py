@@ -11,9 +11,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from host.taskhub.client import TaskHubClient
-from host.taskhub.episode import durable_name
 from host.taskhub.history import WORKITEMS
 from host.taskhub.hostlock import HostLock
+from host.taskhub.instance_state import durable_name
 from host.taskhub.worker import TaskHubWorker
 
 if TYPE_CHECKING:

@@ -27,7 +27,6 @@ from azure.functions import meta
 from host.faults import fault_point
 from host.index import FunctionInfo
 from host.invoke import InvocationError, user_frames
-from host.taskhub.episode import MAX_DEQUEUE
 from host.taskhub.history import (
     BATCH,
     WORKITEMS,
@@ -38,6 +37,7 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
+from host.taskhub.instance_state import MAX_DEQUEUE
 from host.taskhub.isolation import is_suspect
 from host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
 from host.taskhub.supervise import keep_running

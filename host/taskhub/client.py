@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from host.taskhub.episode import TERMINAL
 from host.taskhub.history import (
     ControlMessage,
     Event,
@@ -28,6 +27,7 @@ from host.taskhub.history import (
     partition_of,
     status_time,
 )
+from host.taskhub.instance_state import TERMINAL
 from host.taskhub.rewind import failed_activities
 from host.taskhub.store import InstanceExists, InstanceQuery, InstanceRecord
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from host.taskhub.episode import TERMINAL, Effects, Outgoing
 from host.taskhub.history import (
     WORKITEMS,
     ControlMessage,
@@ -19,6 +18,7 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
+from host.taskhub.instance_state import TERMINAL, Effects, Outgoing
 from host.taskhub.store import InstanceRecord, Message
 
 

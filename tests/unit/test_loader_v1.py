@@ -19,7 +19,7 @@ from host.errors import AppLoadError
 from host.function_json import FunctionJsonError, is_disabled, read_function_folder
 from host.index import FunctionIndex, FunctionInfo
 from host.reload import is_relevant, is_relevant_dir
-from host.taskhub.episode import durable_name
+from host.taskhub.instance_state import durable_name
 from triggers import trigger_kinds
 
 HTTP_IN = {"authLevel": "anonymous", "type": "httpTrigger", "direction": "in", "name": "req"}
