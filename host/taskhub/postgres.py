@@ -20,7 +20,8 @@ from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 
-from .sqlstore import ConnectionPool, SqlStore
+from .sqlpool import ConnectionPool
+from .sqlstore import SqlStore
 from .sqltransaction import Cursor, Session
 from .store import Lease, LeaseLost, StoreBusy, StoreError
 

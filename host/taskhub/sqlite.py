@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .sqlstore import ConnectionPool, SqlStore
+from .sqlpool import ConnectionPool
+from .sqlstore import SqlStore
 from .sqltransaction import Cursor
 from .store import StoreBusy, StoreError
 

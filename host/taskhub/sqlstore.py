@@ -11,15 +11,14 @@ import base64
 import binascii
 import json
 import secrets
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from .sqlleases import SqlLeases
 from .sqltransaction import (
     INSTANCE_COLS,
-    LEASE_COLS,
     MESSAGE_COLS,
     Session,
     SqlTransaction,
@@ -70,41 +69,6 @@ _MIGRATIONS: dict[int, list[str]] = {
 _HUB_TABLES = ("messages", "history", "instances", "leases", "values", "claims")
 
 
-C = TypeVar("C")
-
-
-class ConnectionPool(Generic[C]):
-    """Hands each caller its own connection, keeping up to `max_idle` for reuse. It never
-    blocks: a thread that reads while holding a write transaction needs a second one."""
-
-    def __init__(self, connect: Callable[[], C], close: Callable[[C], None], max_idle: int):
-        self._connect, self._close, self._max_idle = connect, close, max_idle
-        self._idle: list[C] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def acquire(self) -> C:
-        with self._lock:
-            if self._closed:
-                raise StoreError("the task hub store is closed")
-            if self._idle:
-                return self._idle.pop()
-        return self._connect()
-
-    def release(self, conn: C, *, discard: bool = False) -> None:
-        with self._lock:
-            if not discard and not self._closed and len(self._idle) < self._max_idle:
-                self._idle.append(conn)
-                return
-        self._close(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed, idle, self._idle = True, self._idle, []
-        for conn in idle:
-            self._close(conn)
-
-
 def _receipt() -> str:
     return secrets.token_hex(8)
 
@@ -122,7 +86,7 @@ def decode_continuation(token: str) -> tuple[float, str]:
         raise ValueError(f"invalid continuation token {token!r}") from e
 
 
-class SqlStore:
+class SqlStore(SqlLeases):
     """`TaskHubStore` over a `Session`. Subclasses provide `_read_session`, `_write_session`
     (a transaction: BEGIN on entry, COMMIT on normal exit, ROLLBACK on error), `close`, and
     the dialect attributes below."""
@@ -409,58 +373,3 @@ class SqlStore:
                         defer=True,
                     )
         return len(ids)
-
-    # -- leases -------------------------------------------------------------------------------
-    def acquire_lease(self, name: str, owner: str, duration: float) -> Lease | None:
-        if not owner:
-            raise ValueError("a lease owner must be a non-empty string")
-        now = self.clock()
-        rows = self._write_one(
-            "INSERT INTO taskhub_leases (hub, name, owner, epoch, expires_at)"
-            " VALUES (?, ?, ?, 1, ?) ON CONFLICT (hub, name) DO UPDATE SET"
-            " epoch = CASE WHEN taskhub_leases.owner = excluded.owner"
-            " AND taskhub_leases.expires_at > ? THEN taskhub_leases.epoch"
-            " ELSE taskhub_leases.epoch + 1 END,"
-            " owner = excluded.owner, expires_at = excluded.expires_at"
-            " WHERE taskhub_leases.owner = excluded.owner OR taskhub_leases.expires_at <= ?"
-            f" RETURNING {LEASE_COLS}",
-            (self.hub, name, owner, now + duration, now, now),
-        )
-        return Lease(*rows[0]) if rows else None
-
-    def renew_lease(self, lease: Lease, duration: float) -> Lease | None:
-        rows = self._write_one(
-            "UPDATE taskhub_leases SET expires_at = ? WHERE hub = ? AND name = ?"
-            f" AND owner = ? AND epoch = ? RETURNING {LEASE_COLS}",
-            (self.clock() + duration, self.hub, lease.name, lease.owner, lease.epoch),
-        )
-        return Lease(*rows[0]) if rows else None
-
-    def release_lease(self, lease: Lease) -> None:
-        self._write_one(
-            "UPDATE taskhub_leases SET owner = '', expires_at = 0 WHERE hub = ? AND name = ?"
-            " AND owner = ? AND epoch = ? RETURNING name",
-            (self.hub, lease.name, lease.owner, lease.epoch),
-        )
-
-    def list_leases(self, prefix: str = "") -> list[Lease]:
-        rows = self._read(
-            f"SELECT {LEASE_COLS} FROM taskhub_leases WHERE hub = ?"
-            " AND substr(name, 1, ?) = ? ORDER BY name",
-            (self.hub, len(prefix), prefix),
-        )
-        return [Lease(*row) for row in rows]
-
-    # -- values and claims --------------------------------------------------------------------
-    def get_value(self, key: str) -> str | None:
-        rows = self._read(
-            "SELECT value FROM taskhub_values WHERE hub = ? AND key = ?", (self.hub, key)
-        )
-        return rows[0][0] if rows else None
-
-    def purge_claims(self, claimed_before: float) -> int:
-        rows = self._write_one(
-            "DELETE FROM taskhub_claims WHERE hub = ? AND claimed_at < ? RETURNING key",
-            (self.hub, claimed_before),
-        )
-        return len(rows)
