@@ -49,9 +49,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from host.durable_cli import add_durable_parser
     from host.init_cmd import add_init_parser
     from host.queue_cli import add_queue_parser
+    from host.scaffold_cli import add_scaffold_parsers
 
     add_durable_parser(sub)
     add_init_parser(sub)
+    add_scaffold_parsers(sub)  # `new` and `templates`
     add_queue_parser(sub)
     return parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
 
@@ -330,6 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from host.init_cmd import run as init
 
             return init(args)
+        if args.command in ("new", "templates"):
+            from host.scaffold_cli import run as scaffold
+
+            return scaffold(args)
         if args.command == "durable":
             from host.durable_cli import run
 

@@ -323,7 +323,10 @@ class SqlStore(SqlLeases):
         return InstanceRecord(*rows[0]) if rows else None
 
     def _select_instances(self, query: InstanceQuery, lock: str = "") -> tuple[str, list[object]]:
-        where, params = ["hub = ?"], [self.hub]
+        # Entity rows (ids '@name@key') and orchestration rows share the table.
+        where = ["hub = ?", "substr(instance_id, 1, 1) " + ("= '@'" if query.entities
+                                                             else "<> '@'")]
+        params: list[object] = [self.hub]
         if query.runtime_status is not None:
             statuses = sorted(query.runtime_status)
             where.append(f"runtime_status IN ({marks(len(statuses))})" if statuses else "1 = 0")

@@ -117,6 +117,8 @@ class InstanceQuery:
     `created_from` / `created_to`: inclusive bounds on `created_at`.
     `instance_id_prefix`: the id starts with it (case-sensitive).
     `top`: page size (at least 1); `continuation`: the token a previous page returned.
+    `entities`: False (the default) matches orchestration instances only, True only the rows of
+    Durable Entities (ids starting with '@', see `entity_ids.py`).
     """
 
     runtime_status: frozenset[str] | None = None
@@ -125,6 +127,7 @@ class InstanceQuery:
     instance_id_prefix: str | None = None
     top: int | None = None
     continuation: str | None = None
+    entities: bool = False
 
 
 class Transaction(Protocol):
