@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from host.index import FunctionInfo
 from host.invoke import InvocationError
+from host.taskhub.entity_ids import OperationRequest
 from host.taskhub.history import (
     COMPLETION_ID_KEY,
     WORKITEMS,
@@ -40,6 +41,7 @@ from host.taskhub.instance_state import (  # noqa: F401 (re-exported for the wor
     state_from_history,
 )
 from host.taskhub.replay import (
+    HTTP_ACTIVITY,
     NewTask,
     NonDeterminism,
     Outcome,
@@ -275,6 +277,14 @@ class EpisodeRunner:
             fx.messages.append(Outgoing("control", ControlMessage(me, ex, fired).encode(), me,
                                         max(0.0, fire_at - now)))
             return event(EventType.TimerCreated, now, task.task_id, FireAt=timestamp(fire_at))
+        if task.kind == "http":
+            # call_http runs as the host's built-in activity (host/taskhub/http_activity.py).
+            item = WorkItem(me, ex, task.task_id, HTTP_ACTIVITY, task.input)
+            fx.messages.append(Outgoing(WORKITEMS, item.encode(), me))
+            return event(EventType.TaskScheduled, now, task.task_id, Name=HTTP_ACTIVITY,
+                         Version=None, Input=task.input)
+        if task.kind in ("entity", "signal"):
+            return self._send_to_entity(task, me, ex, now, fx)
         if task.kind == "activity":
             fn = self.activities(task.name or "")
             if fn is None:
@@ -318,6 +328,19 @@ class EpisodeRunner:
         fx.messages.append(Outgoing("control", ControlMessage(child_id, child_ex, start).encode(),
                                     child_id))
         return created
+
+    def _send_to_entity(self, task: NewTask, me: str, ex: str, now: float,
+                        fx: Effects) -> Event:
+        """An entity call or signal: the request goes to the entity's queue; the history
+        records it as EventSent (whose Input holds the request id the response will carry)."""
+        entity_id = task.instance_id or ""
+        call = task.kind == "entity"
+        request = OperationRequest(task.name or "", task.input,
+                                   task.request_id or uuid.uuid4().hex, signal=not call,
+                                   parent=me, parent_execution=ex)
+        fx.messages.append(Outgoing("control", request.message(entity_id, now), entity_id))
+        return event(EventType.EventSent, now, task.task_id, InstanceId=entity_id,
+                     Name=task.name, Input=request.to_json())
 
     def _finish(self, state: InstanceState, record: InstanceRecord, fx: Effects,
                 events: list[Event], now: float, status: str, output: str | None = None,

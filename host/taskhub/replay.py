@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import dateutil.parser
 import dateutil.tz
 from azure.durable_functions.models.actions.NoOpAction import NoOpAction
+from azure.durable_functions.models.actions.SignalEntityAction import SignalEntityAction
 from azure.durable_functions.models.DurableOrchestrationContext import (
     DurableOrchestrationContext,
 )
@@ -33,7 +35,7 @@ from azure.durable_functions.models.Task import AtomicTask
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
 from azure.functions._durable_functions import df_dumps
 
-from host.taskhub.history import SCHEDULING, Event
+from host.taskhub.history import SCHEDULING, Event, EventType
 
 ERROR_LABEL = "\n\n$OutOfProcData$:"
 _UTC = dateutil.tz.tzutc()
@@ -58,7 +60,9 @@ def _parse_timestamp(text: str) -> dt.datetime:
 sys.modules["azure.durable_functions.models.history.HistoryEvent"].dt_parse = _parse_timestamp
 # Action types (SDK ActionType) and what the host does for them.
 _ACTIVITY, _ACTIVITY_RETRY, _SUBORCH, _SUBORCH_RETRY, _CONTINUE, _TIMER = 0, 1, 2, 3, 4, 5
-_UNSUPPORTED = {7: "call_entity", 8: "call_http", 9: "signal_entity"}
+_CALL_ENTITY, _CALL_HTTP, _SIGNAL_ENTITY = 7, 8, 9
+# The extension's name for the activity that performs call_http (durable-protocol §3.5).
+HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,14 @@ class NewTask:
     """Work the SDK scheduled that history does not hold yet."""
 
     task_id: int
-    kind: str  # "activity" | "suborchestration" | "timer"
-    name: str | None = None
+    # "activity" | "suborchestration" | "timer" | "http" | "entity" (a call) | "signal"
+    kind: str
+    name: str | None = None  # entities: the operation
     input: str | None = None
-    instance_id: str | None = None
+    instance_id: str | None = None  # sub-orchestrations: the child; entities: '@name@key'
     version: str | None = None
     fire_at: float | None = None  # timers: epoch seconds
+    request_id: str | None = None  # entity calls: the GUID the response is raised under
 
 
 class NonDeterminism(Exception):
@@ -130,6 +136,14 @@ class _RecordingContext(DurableOrchestrationContext):
             attempts = getattr(task.parent, "num_attempts", None)
             self.recorded.append((task, self.current_utc_datetime, attempts))
 
+    def _record_fire_and_forget_action(self, action: Any) -> None:
+        # signal_entity takes its id here, at call time, without a yield (and never reaches
+        # _add_to_open_tasks): record it under that id like any other task.
+        if isinstance(action, SignalEntityAction):
+            signal = AtomicTask(self._sequence_number, action)
+            self.recorded.append((signal, self.current_utc_datetime, None))
+        super()._record_fire_and_forget_action(action)
+
 
 def _describe(task: AtomicTask, now: dt.datetime, attempts: int | None,
               execution_id: str) -> NewTask:
@@ -159,8 +173,15 @@ def _describe(task: AtomicTask, now: dt.datetime, attempts: int | None,
         if fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=dt.UTC)
         return NewTask(task.id, "timer", fire_at=fire_at.timestamp())
-    raise Unsupported(f"{_UNSUPPORTED.get(kind, f'action type {kind}')} is not supported by "
-                      "func-py yet")
+    if kind == _CALL_HTTP:
+        return NewTask(task.id, "http", name=HTTP_ACTIVITY,
+                       input=json.dumps(data.get("httpRequest") or {}, separators=(",", ":")))
+    if kind in (_CALL_ENTITY, _SIGNAL_ENTITY):
+        return NewTask(task.id, "entity" if kind == _CALL_ENTITY else "signal",
+                       name=data.get("operation"), input=data.get("input"),
+                       instance_id=data.get("instanceId"),
+                       request_id=uuid.uuid4().hex if kind == _CALL_ENTITY else None)
+    raise Unsupported(f"action type {kind} is not supported by func-py")
 
 
 class _CountingExecutor(TaskOrchestrationExecutor):
@@ -283,6 +304,10 @@ class Session:
             if recorded is None:
                 new.append(described)
                 self.scheduled[task.id] = (described.kind, described.name)
+                if described.request_id is not None:
+                    # What the SDK does when it replays this call's EventSent: the response
+                    # is raised under the request's GUID, so the open task is keyed by it.
+                    ctx.open_tasks[described.request_id] = ctx.open_tasks.pop(task.id)
             elif recorded[0] != described.kind or (
                     (recorded[1] or "").lower() != (described.name or "").lower()):
                 raise NonDeterminism(
@@ -309,7 +334,10 @@ def _essentials(state: dict[str, Any]) -> dict[str, Any]:
 def _what(kind: str, name: str | None) -> str:
     return {"activity": f"a call to activity '{name}'",
             "suborchestration": f"a call to sub-orchestrator '{name}'",
-            "timer": "a durable timer"}.get(kind, kind)
+            "timer": "a durable timer",
+            "http": "a call_http request",
+            "entity": f"a call to entity operation '{name}'",
+            "signal": f"a signal of entity operation '{name}'"}.get(kind, kind)
 
 
 def scheduled_in(history: list[Event]) -> dict[int, tuple[str, str | None]]:
@@ -318,5 +346,17 @@ def scheduled_in(history: list[Event]) -> dict[int, tuple[str, str | None]]:
     for e in history:
         kind = SCHEDULING.get(e["EventType"])  # IntEnum keys match the stored ints
         if kind is not None:
+            if kind == "activity" and e.get("Name") == HTTP_ACTIVITY:
+                kind = "http"
             out[int(e["EventId"])] = (kind, e.get("Name"))
+        elif e["EventType"] == EventType.EventSent and int(e.get("EventId", -1)) >= 0:
+            out[int(e["EventId"])] = (_sent_kind(e), e.get("Name"))
     return out
+
+
+def _sent_kind(e: Event) -> str:
+    """An EventSent records an entity call or signal (its Input is the request JSON)."""
+    try:
+        return "signal" if json.loads(e.get("Input") or "{}").get("signal") else "entity"
+    except (ValueError, AttributeError):
+        return "entity"

@@ -14,6 +14,7 @@ from typing import Any
 
 from host.taskhub.history import WORKITEMS, ControlMessage, Event, EventType, WorkItem, event
 from host.taskhub.store import InstanceRecord
+from host.taskhub.replay import HTTP_ACTIVITY
 
 
 def failed_activities(history: list[Event]) -> list[int]:
@@ -36,7 +37,8 @@ def rewind_effects(record: InstanceRecord, history: list[Event], now: float,
         if sched is None:
             continue
         name = str(sched.get("Name"))
-        fn = activity(name)
+        # call_http's built-in activity is always there to run again.
+        fn = True if name == HTTP_ACTIVITY else activity(name)
         if fn is None:
             failure = event(EventType.TaskFailed, now, TaskScheduledId=task_id,
                             Reason=f"The function '{name}' doesn't exist, is disabled, or is "
