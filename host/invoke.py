@@ -19,6 +19,7 @@ import collections
 import concurrent.futures
 import contextvars
 import functools
+import inspect
 import os
 import random
 import time
@@ -212,6 +213,8 @@ class Invoker:
             if target is not None:
                 args, outs = {}, {}
                 value = target()
+                if inspect.isawaitable(value):  # a target that runs in the thread pool
+                    value = await value
             else:
                 args, outs = self._arguments(fn, trigger_value, inv, retry)
                 value = await self._call(fn, args, inv)

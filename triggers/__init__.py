@@ -7,10 +7,10 @@ from triggers.base import TriggerKind
 
 def trigger_kinds() -> dict[str, TriggerKind]:
     """The trigger kinds this host runs, by binding type."""
-    from triggers import activity, http, orchestration, queue, timer
+    from triggers import activity, entity, http, orchestration, queue, timer
 
-    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, timer.KIND,
-                                queue.KIND]
+    kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, entity.KIND,
+                                timer.KIND, queue.KIND]
     return {k.binding_type: k for k in kinds}
 
 

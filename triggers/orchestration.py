@@ -100,7 +100,8 @@ class DurableService:
 
     async def apply(self, index: FunctionIndex) -> None:
         self.index = index
-        durable = index.of_type(KIND.binding_type) or index.of_type("activityTrigger")
+        durable = (index.of_type(KIND.binding_type) or index.of_type("activityTrigger")
+                   or index.of_type("entityTrigger"))
         if self.worker is None and durable:
             settings = self.runtime.taskhub_settings()
             store = self.runtime.store()

@@ -83,6 +83,7 @@ class Effects:
     consumed: list[Message] = field(default_factory=list)
     state: InstanceState | None = None  # the state after commit (None: forget the instance)
     ran: bool = False
+    delete_instance: bool = False  # an entity that no longer exists: remove its row
 
 
 def state_from_history(record: InstanceRecord, history: list[Event]) -> InstanceState:

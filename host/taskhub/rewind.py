@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from host.taskhub.history import WORKITEMS, ControlMessage, Event, EventType, WorkItem, event
-from host.taskhub.store import InstanceRecord
 from host.taskhub.replay import HTTP_ACTIVITY
+from host.taskhub.store import InstanceRecord
 
 
 def failed_activities(history: list[Event]) -> list[int]:

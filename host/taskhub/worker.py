@@ -10,6 +10,7 @@ transaction together with the deletion of the messages they consumed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from host.faults import fault_point
 from host.index import FunctionIndex, FunctionInfo
 from host.invoke import Invoker
 from host.taskhub.activities import ActivityWorker
+from host.taskhub.entity_batch import EntityBatchRunner
+from host.taskhub.entity_ids import is_entity_id
 from host.taskhub.episode import (
     MAX_DEQUEUE,
     TERMINAL,
@@ -78,6 +81,7 @@ class TaskHubWorker:
         self.cache: OrderedDict[str, InstanceState] = OrderedDict()
         self._orchestrators: dict[str, FunctionInfo] = {}
         self._activities: dict[str, FunctionInfo] = {}
+        self._entities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self.waits = QueueWaits(store, clock, poll_seconds, self._db)
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
@@ -90,6 +94,7 @@ class TaskHubWorker:
         self.isolation = Isolation()
         self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
+        self.entity_runner = EntityBatchRunner(self._entities.get, self._invoke_entity, clock)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
                                     self._invoke_orchestrator, clock, replay_check,
                                     settings.default_version)
@@ -111,6 +116,9 @@ class TaskHubWorker:
             if st.record.name.lower() in changed:
                 del self.cache[iid]
         self._orchestrators, self._activities = orchestrators, activities
+        self._entities.clear()  # in place: the entity runner holds its lookup
+        self._entities.update({durable_name(f, "entityName").lower(): f
+                               for f in index.of_type("entityTrigger")})
 
     def _orchestrator(self, name: str) -> FunctionInfo | None:
         return self._orchestrators.get(name.lower())
@@ -265,6 +273,11 @@ class TaskHubWorker:
         """Run one instance's episode; its effects are committed with the batch's."""
         async with self._orch_slots:
             try:
+                if is_entity_id(instance_id):
+                    record = await self._db(self.store.get_instance, instance_id)
+                    fx = await self.entity_runner.run(instance_id, record, msgs)
+                    fault_point("entity-ran")  # ran, not committed: runs again from the old state
+                    return instance_id, fx
                 return instance_id, await self._episode(p, instance_id, msgs)
             except Exception:
                 log.exception("Task hub episode for instance '%s' failed; it will be retried.",
@@ -393,6 +406,18 @@ class TaskHubWorker:
     def _write(self, record: InstanceRecord | None, outgoing: list[tuple[str, str]],
                consumed: list[Message], history: list[Event] | None = None) -> None:
         write_repair(self.store, self.partitions, record, outgoing, consumed, history)
+
+    async def _invoke_entity(self, fn: FunctionInfo, run: Callable[[], Any]) -> Any:
+        # Entity operations are ordinary sync code that may block (unlike orchestrator code,
+        # which is deterministic by contract): they run in the invoker's thread pool.
+        pool = self.invoker.pool
+
+        def target() -> Any:
+            ctx = contextvars.copy_context()  # inside the invocation: logs carry its id
+            return asyncio.wrap_future(pool.submit(ctx.run, run))
+
+        result = await self.invoker.invoke(fn, None, reason="(null)", target=target)
+        return result.value
 
     async def _invoke_orchestrator(self, fn: FunctionInfo,
                                    run: Callable[[], Outcome]) -> Outcome:

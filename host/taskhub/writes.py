@@ -49,6 +49,8 @@ def write_effects(tx: Any, instance_id: str, fx: Effects, partitions: int, now: 
         tx.put_messages(queue, payloads, instance_id=iid, delay=delay)
     if fx.record is not None:
         tx.put_instance(fx.record)
+    elif fx.delete_instance:
+        tx.delete_instance(instance_id)
     for m in fx.consumed:
         tx.delete_message(m)
 
