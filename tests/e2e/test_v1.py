@@ -119,6 +119,19 @@ def test_a_custom_class_crosses_orchestrations_and_activities(durable: HostProce
                                 "module": "__app__.shared_code.MyClasses"}
 
 
+def test_counter_entity_from_an_orchestration_and_a_client(durable: HostProcess) -> None:
+    # E7_CountUp calls the df.Entity.create counter on key 'v1'; CounterRead signals and reads.
+    status = wait_done(durable, start(durable, "/api/orchestrators/E7_CountUp", [1, 2, 3])["id"])
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"] == 6
+    assert "\tCounter: entityTrigger" in durable.output
+    with durable.client() as c:
+        assert c.get("/api/counter/nobody").json() == {"exists": False, "state": None}
+        assert c.post("/api/counter/client", content="4").status_code == 202
+        wait_until(lambda: c.get("/api/counter/client").json() == {"exists": True, "state": 4},
+                   timeout=20, what="the signal to be applied")
+
+
 def test_banner_and_admin_list_the_v1_functions(durable: HostProcess) -> None:
     base = f"http://localhost:{durable.port}/api"
     out = durable.output
