@@ -30,7 +30,8 @@ def hub_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {"FUNCPY_PG": str(POSTGRES), "FUNCPY_LEASE_SECONDS": "3",
            "AzureFunctionsJobHost__extensions__durableTask__hubName": hub,
            "FUNCPY_TEST_RUNS": str(tmp_path / "runs.log"),
-           "FUNCPY_TEST_TICKS": str(tmp_path / "ticks.log")}
+           "FUNCPY_TEST_TICKS": str(tmp_path / "ticks.log"),
+           "FUNCPY_TEST_OVERLAPS": str(tmp_path / "overlaps.log")}
     yield env
     from host.taskhub.postgres import PostgresStore
 
@@ -169,4 +170,40 @@ def test_hosts_started_together_split_the_partitions_and_survive_a_holder_kill(
         assert status["output"] == 6
     finally:
         for h in hosts:
+            h.stop()
+
+
+def test_entities_on_two_hosts_run_one_batch_at_a_time_and_survive_a_kill_9(
+        hub_env: dict[str, str], tmp_path: Path) -> None:
+    """Signals to 6 entities spread over two hosts' partitions: no entity ever runs on both
+    hosts at once, and after one host is killed mid-load every signal is counted once."""
+    a, b = _hosts(2, hub_env, tmp_path)
+    try:
+        wait_until(lambda: all(
+            httpx.get(h.url("/admin/host/status")).json()["taskHub"]["partitions"]
+            for h in (a, b)), timeout=20, what="both hosts to own a partition")
+        keys = [f"k{i}" for i in range(6)]
+        ids = []
+        for n in range(120):
+            host = a if n % 2 else b
+            iid = f"tally-{n}"
+            _start(host, "signal_tally", keys[n % len(keys)], iid)
+            ids.append(iid)
+            if n == 60:
+                b.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+                b.wait_exit(10)
+                b = a  # the rest go to the survivor
+        for iid in ids:
+            wait_until(lambda iid=iid: _status(a, iid).get("runtimeStatus") == "Completed",
+                       timeout=60, what=f"{iid} to complete")
+
+        def counts() -> dict[str, object]:
+            return {k: httpx.get(a.url(f"{API}/entities/Tally/{k}"), timeout=10).json()
+                    for k in keys}
+        wait_until(lambda: counts() == {k: 20 for k in keys}, timeout=60,
+                   what="every signal counted once")
+        overlaps = Path(hub_env["FUNCPY_TEST_OVERLAPS"])
+        assert not overlaps.exists(), overlaps.read_text()
+    finally:
+        for h in (a, b):
             h.stop()

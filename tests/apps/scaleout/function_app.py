@@ -45,3 +45,29 @@ def work(i: int) -> int:
 def tick(timer: func.TimerRequest) -> None:
     with open(os.environ["FUNCPY_TEST_TICKS"], "a") as f:
         f.write(f"{timer.schedule_status.get('Next')} {os.getpid()}\n")
+
+
+@app.entity_trigger(context_name="context")
+def Tally(context: df.DurableEntityContext) -> None:
+    """Counts; notes in FUNCPY_TEST_OVERLAPS any moment two hosts ran this entity at once (an
+    exclusive non-blocking flock per key, held while the operation works)."""
+    import fcntl
+
+    lock_path = f"{os.environ['FUNCPY_TEST_RUNS']}.{context.entity_key}.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with open(os.environ["FUNCPY_TEST_OVERLAPS"], "a") as f:
+                f.write(f"{context.entity_key} {os.getpid()}\n")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        time.sleep(0.005)  # the operation's work, long enough for an overlap to show
+        if context.operation_name == "add":
+            context.set_state(context.get_state(lambda: 0) + context.get_input())
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_tally(context: df.DurableOrchestrationContext):
+    context.signal_entity(df.EntityId("Tally", context.get_input()), "add", 1)
+    return "sent"
