@@ -43,6 +43,7 @@ from triggers.timer_status import (
     check_past_due,
     claim_key,
     payload,
+    ran_already,
     status_key,
 )
 
@@ -238,29 +239,40 @@ class TimerService:
 
     # -- store work, called through `offload` -------------------------------------------------
 
-    def begin_run(self, name: str, claim: str | None,
-                  status: ScheduleStatus | None, tz: tzinfo) -> tuple[Lease, str | None] | None:
-        """Take the function's run lease, then claim the occurrence and record the monitor's
-        new status in one transaction fenced by the lease. Returns the lease and the status
-        as it was before this run, or None when another host is running this function or has
-        claimed this occurrence (skip it)."""
+    def begin_run(self, name: str, claim: str | None, occurrence: datetime | None,
+                  monitored: bool) -> tuple[Lease, str | None] | None:
+        """Take the function's run lease and check the occurrence is still to run. Returns
+        the lease and the monitor's status as it was before this run, or None when another
+        host is running this function or has run this occurrence (skip it).
+
+        A monitored timer's occurrence has run when its status says so (the status is
+        written after the run, in `finish_run`, as Azure's monitor does, so a crash mid-run
+        leaves it to run again as past due). An unmonitored one has no status: its
+        occurrence is claimed here, once across hosts, in a transaction fenced by the lease."""
         store = self.store
         assert store is not None
         lease = store.acquire_lease(lease_name(name), self.owner, self.lease_seconds)
         if lease is None:
             return None
-        previous = store.get_value(status_key(name)) if status is not None else None
-        claimed = True
-        with store.transaction(fence=lease) as tx:
-            if claim is not None:
-                claimed = tx.claim_once(claim)
-            if claimed and status is not None:
-                tx.put_value(status_key(name), status.dumps(tz))
-        if not claimed:
+        previous = store.get_value(status_key(name)) if monitored else None
+        go = True
+        if monitored:
+            go = not ran_already(ScheduleStatus.loads(previous), occurrence)
+        elif claim is not None:
+            with store.transaction(fence=lease) as tx:
+                go = tx.claim_once(claim)
+        if not go:
             store.release_lease(lease)
             return None
         self._purge_claims()
         return lease, previous
+
+    def finish_run(self, name: str, lease: Lease, status: ScheduleStatus, tz: tzinfo) -> None:
+        """Record a monitored timer's run, fenced by its run lease (a host that lost the
+        lease during a long run does not overwrite the status of the next holder)."""
+        assert self.store is not None
+        with self.store.transaction(fence=lease) as tx:
+            tx.put_value(status_key(name), status.dumps(tz))
 
     def _purge_claims(self) -> None:
         now = self.clock.now()
@@ -369,8 +381,8 @@ class TimerRunner:
             claim = claim_key(fn.name, occurrence) if occurrence is not None else None
             monitored = after if self.spec.use_monitor else None
             try:
-                began = await service.offload(service.begin_run, fn.name, claim, monitored,
-                                              schedule.tz)
+                began = await service.offload(service.begin_run, fn.name, claim, occurrence,
+                                              monitored is not None)
             except StoreError as exc:
                 log.error("Skipped a run of '%s': the task hub store failed: %s", fn.name, exc)
                 return after.next
@@ -383,14 +395,27 @@ class TimerRunner:
             reason = f"Timer fired at {start.astimezone(schedule.tz).isoformat()}"
             renewing = asyncio.ensure_future(self._keep_lease(lease))
             try:
-                # Failures are logged by the invoker; the schedule goes on either way. The
-                # retries run inside this run (under its lease), so the next occurrence
-                # waits for them, as Azure's listener awaits its executor's retries.
-                await execute_with_retries(
-                    lambda retry: service.invoker.invoke(fn, value, reason=reason, retry=retry),
-                    service.retry_for(fn), service.wait_to_retry)
+                try:
+                    # Failures are logged by the invoker; the schedule goes on either way. The
+                    # retries run inside this run (under its lease), so the next occurrence
+                    # waits for them, as Azure's listener awaits its executor's retries.
+                    await execute_with_retries(
+                        lambda retry: service.invoker.invoke(fn, value, reason=reason,
+                                                             retry=retry),
+                        service.retry_for(fn), service.wait_to_retry)
+                finally:
+                    renewing.cancel()
+                # After the run, as Azure's monitor: the status says this occurrence ran. (A
+                # run cut short never gets here: the next start runs it as past due.)
+                if monitored is not None:
+                    try:
+                        await service.offload(service.finish_run, fn.name, lease, monitored,
+                                              schedule.tz)
+                    except StoreError as exc:
+                        log.error("The schedule status of '%s' could not be saved after its "
+                                  "run (it may run again as past due at the next start): %s",
+                                  fn.name, exc)
             finally:
-                renewing.cancel()
                 await self._quietly(service.offload(service.release, lease))
             return after.next
 

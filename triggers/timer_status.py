@@ -127,6 +127,15 @@ class StartupCheck:
     changed: bool  # the status must be written back
 
 
+def ran_already(stored: ScheduleStatus | None, occurrence: datetime | None) -> bool:
+    """The monitor's record says `occurrence` has run (on this host or another): its `Last`
+    is at or after it. The status is written after each run, as Azure does, so an occurrence
+    whose run was cut short by a crash has not run, and the next start runs it as past due."""
+    if stored is None or occurrence is None or stored.last == NEVER:
+        return False
+    return _utc(stored.last) >= _utc(occurrence)
+
+
 def check_past_due(schedule: Schedule, stored: ScheduleStatus | None,
                    now: datetime) -> StartupCheck:
     """Azure's `ScheduleMonitor.CheckPastDueAsync` at listener start.

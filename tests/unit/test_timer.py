@@ -425,6 +425,36 @@ def test_down_across_occurrences_gives_one_past_due_run_then_the_schedule(world:
     run(scenario)
 
 
+def test_status_is_written_after_the_run_so_a_run_cut_short_runs_again_past_due(
+        world: World) -> None:
+    """Azure's monitor updates the status after the function returns: a host that dies
+    mid-run leaves the old status, and the next start runs that occurrence as past due."""
+    async def scenario() -> None:
+        first = world.host("host-a")
+        await first.apply(index(world.fn("five", "0 */5 * * * *", block=True)))
+        await world.advance_to(at(300))
+        assert world.blocked == 1  # 12:05 is running
+        assert stored_status(world, "five")["Next"] == "2026-03-02T12:05:00+00:00"
+        for runner in list(first.runners.values()):  # the host dies mid-run
+            runner.cancel()
+        for run_task in list(first.runs):
+            run_task.cancel()
+        await world.settle()
+        assert stored_status(world, "five")["Next"] == "2026-03-02T12:05:00+00:00"
+        world.clock.set(at(330))  # the host comes back half a minute later
+        second = world.host("host-b")
+        await second.apply(index(world.fn("five", "0 */5 * * * *")))
+        await world.settle()
+        cut, late = world.firings
+        assert late.past_due and late.at == at(330)
+        assert late.status == cut.status  # the status the cut-short run saw: never updated
+        # Recorded after the past-due run, at its occurrence (Azure's rule, see after_run).
+        assert stored_status(world, "five")["Last"] == "2026-03-02T12:05:00+00:00"
+        assert stored_status(world, "five")["Next"] == "2026-03-02T12:10:00+00:00"
+        await second.stop()
+    run(scenario)
+
+
 def test_a_schedule_changed_while_down_is_never_past_due(world: World) -> None:
     seed_status(world, "five", at(-3600), at(-3540))  # the old schedule: every minute
 
