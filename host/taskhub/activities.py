@@ -3,7 +3,8 @@
 Claims activity calls up to maxConcurrentActivityFunctions, runs each through the invoker (input
 decoded and result encoded by the azure.functions activity converter), keeps its claim alive
 while it runs, and commits its TaskCompleted/TaskFailed for the owning instance together with
-the deletion of the work item; the results of a burst are group-committed.
+the deletion of the work item; the results of a burst are group-committed. A work item for
+call_http (`BuiltIn::HttpActivity`) runs no user function: http_activity.py makes its request.
 
 Every work item we hold is a `Claim`. Renewing a claim changes its pop receipt, and a commit
 must present the current one, so renewal, commit and release of one claim never overlap: each
@@ -37,6 +38,7 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
+from host.taskhub.http_activity import HttpActivity, is_http_activity
 from host.taskhub.instance_state import MAX_DEQUEUE
 from host.taskhub.isolation import is_suspect
 from host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
@@ -87,6 +89,7 @@ class ActivityWorker:
         self.results: asyncio.Queue[Result | None] = asyncio.Queue()  # None: stop
         self.tasks: set[asyncio.Task[Any]] = set()
         self._retries: set[asyncio.Task[None]] = set()
+        self.http = HttpActivity(hub.clock)  # runs call_http's BuiltIn::HttpActivity items
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class ActivityWorker:
             await asyncio.wait(list(self.tasks), timeout=grace)
         await self.results.put(None)
         await _bounded(committer, 10.0)  # commits what finished, then ends
+        await self.http.aclose()
         self._renewer.cancel()
         await asyncio.gather(self._renewer, return_exceptions=True)
         return await self.release_inflight()
@@ -180,7 +184,8 @@ class ActivityWorker:
 
     async def _execute(self, claim: Claim) -> dict[str, Any]:
         item, msg = claim.item, claim.message
-        fn = self.hub._activity(item.name)
+        http = is_http_activity(item.name)
+        fn = None if http else self.hub._activity(item.name)
         now = self.hub.clock
         if msg.dequeue_count > MAX_DEQUEUE:
             return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
@@ -188,12 +193,14 @@ class ActivityWorker:
                          f"{msg.dequeue_count - 1} attempts: the worker process died each time "
                          "it ran, the last times with nothing else running, so this activity "
                          "is what kills it.", Details=None)
-        if fn is None:
+        if fn is None and not http:
             return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
                          Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
                          "is not an activity function.", Details=None)
         fault_point("activity-started")
-        result = await self._call(fn, item)
+        # call_http's built-in activity is no user function: the host makes the request.
+        result = await (self._call(fn, item) if fn is not None
+                        else self.http.run(item, self.hub.invoker.timeout))
         fault_point("activity-finished")
         return result
 
