@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from host.index import FunctionInfo
 from host.invoke import InvocationError
@@ -192,18 +193,20 @@ class EpisodeRunner:
         handle = fn.func
         try:
             if state.session is None or self._replays(state):
-                session = Session(handle.orchestrator_function,
-                                  getattr(handle, "_df_input_type", None), record.instance_id,
-                                  record.execution_id, record.parent_instance_id, record.input,
-                                  state.scheduled)
+                session = self._session(handle, record, state.scheduled)
                 history = state.history or []
                 outcome = await self.invoke(fn, lambda: session.start(history, episode))
                 state.session = session
-                # The replay check keeps the recorded history to replay it next episode.
-                state.history = history if self.replay_check else None
+                # The replay check keeps the recorded history to replay it next episode, as
+                # does an orchestrator that reads is_replaying (for its final result).
+                keep = self.replay_check or session.read_is_replaying
+                state.history = history if keep else None
             else:
                 session = state.session
                 outcome = await self.invoke(fn, lambda: session.feed(episode))
+                if outcome.done and session.read_is_replaying and state.history is not None:
+                    outcome = await self._as_azure_replays(fn, handle, record, state,
+                                                           episode, outcome)
             # `consumed` counted the whole episode; keep the count of new events only.
             outcome.consumed = max(0, outcome.consumed - len(episode) + len(new_events))
         except (NonDeterminism, Unsupported, InvocationError) as exc:
@@ -217,9 +220,30 @@ class EpisodeRunner:
                                 failure=f"Orchestrator function '{record.name}' failed: {cause}")
         fx.ran = True
         fx = self._apply(state, record, outcome, episode, new_events, now, fx)
-        if self.replay_check and state.history is not None and fx.state is state:
+        if state.history is not None and fx.state is state:
             state.history.extend(fx.append)  # what was recorded, for the next replay
         return fx
+
+    def _session(self, handle: Any, record: InstanceRecord,
+                 scheduled: dict[int, tuple[str, str | None]]) -> Session:
+        return Session(handle.orchestrator_function, getattr(handle, "_df_input_type", None),
+                       record.instance_id, record.execution_id, record.parent_instance_id,
+                       record.input, scheduled)
+
+    async def _as_azure_replays(self, fn: FunctionInfo, handle: Any, record: InstanceRecord,
+                                state: InstanceState, episode: list[Event],
+                                live: Outcome) -> Outcome:
+        """The final result of an orchestrator that reads is_replaying, from a replay of the
+        whole history as Azure computes it (the live session saw "not replaying" at every
+        step; Azure's last episode replays the earlier ones with True). One replay per
+        instance, at its end; the tasks scheduled stay the live session's."""
+        new_ids = {t.task_id for t in live.new_tasks}
+        scheduled = {k: v for k, v in state.scheduled.items() if k not in new_ids}
+        replay = self._session(handle, record, scheduled)
+        history = list(state.history or [])
+        replayed = await self.invoke(fn, lambda: replay.start(history, episode))
+        live.state = replayed.state
+        return live
 
     def _replays(self, state: InstanceState) -> bool:
         """Development mode replays episodes from the recorded history, as Azure does, so an

@@ -128,6 +128,15 @@ class _RecordingContext(DurableOrchestrationContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recorded: list[tuple[AtomicTask, dt.datetime, int | None]] = []
+        self.read_is_replaying = False  # user code looked at is_replaying
+
+    @property
+    def is_replaying(self) -> bool:
+        # Noted because the live session answers "not replaying" where Azure, replaying the
+        # whole history every episode, answers True: an orchestration that keeps the value
+        # gets its final result from a replay (see EpisodeRunner._as_azure_replays).
+        self.read_is_replaying = True
+        return self._is_replaying
 
     def _add_to_open_tasks(self, task: Any) -> None:
         fresh = isinstance(task, AtomicTask) and task.id is None and not task._is_scheduled
@@ -292,6 +301,10 @@ class Session:
         if ctx.will_continue_as_new and ctx._action_payload_v2:
             state["actions"] = [ctx._action_payload_v2[-1].to_json()]
         return _essentials(state)
+
+    @property
+    def read_is_replaying(self) -> bool:
+        return self.context is not None and self.context.read_is_replaying
 
     def _outcome(self, consumed: int, light: bool = False) -> Outcome:
         ctx = self.context

@@ -107,6 +107,17 @@ def big_status(context: df.DurableOrchestrationContext):
     yield context.call_activity("hello", "a")
 
 
+@app.orchestration_trigger(context_name="context")
+def replay_flags(context: df.DurableOrchestrationContext):
+    """Keeps is_replaying at every step: Azure's answer depends on its replays."""
+    seen = [context.is_replaying]
+    yield context.call_activity("hello", "a")
+    seen.append(context.is_replaying)
+    yield context.call_activity("hello", "b")
+    seen.append(context.is_replaying)
+    return seen
+
+
 @app.activity_trigger(input_name="x")
 def hello(x: str) -> str:
     return f"Hello {x}!"
@@ -559,3 +570,16 @@ def test_the_replay_check_gives_the_live_sessions_results() -> None:
         hub.deliver(hub.completed(1, "b"))
         assert hub.record is not None and hub.record.runtime_status == "Completed"
         assert json.loads(hub.record.output or "") == ["Hello a!", "b"]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_is_replaying_values_an_orchestrator_keeps_are_azures_on_both_paths(
+        check: bool) -> None:
+    """Azure replays the whole history at the last episode: the earlier steps see True. The
+    live session (production) saw False at each; its final result comes from a replay."""
+    hub = Hub("replay_flags", replay_check=check)
+    hub.deliver(hub.start_message())
+    hub.deliver(hub.completed(0, "a"))
+    hub.deliver(hub.completed(1, "b"))
+    assert hub.record is not None and hub.record.runtime_status == "Completed"
+    assert json.loads(hub.record.output or "") == [True, True, False]
