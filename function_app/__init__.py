@@ -3,8 +3,10 @@ azure.durable_functions packages — `func-py start` in the repository root serv
 would run unchanged under Core Tools.
 
 - catalog.py: HTTP functions (a blueprint): products, a quote for a basket.
-- orders.py: the durable patterns (a durable blueprint): an order workflow that chains four
-  activities behind the async HTTP API, and a stock-price monitor that loops on durable timers.
+- orders.py: the durable patterns (a durable blueprint): an order workflow behind the async
+  HTTP API (call_http to price, entities to reserve stock, then a chain of activities), and a
+  stock-price monitor that loops on durable timers.
+- stock.py: a `Stock` entity per product, and an endpoint that reads and restocks it.
 """
 
 import azure.durable_functions as df
@@ -12,10 +14,12 @@ import azure.functions as func
 
 from .catalog import bp as catalog
 from .orders import bp as orders
+from .stock import bp as stock
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(catalog)
 app.register_functions(orders)
+app.register_functions(stock)
 
 
 @app.route(route="hello/{name?}", methods=["GET"])

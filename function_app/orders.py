@@ -2,8 +2,11 @@
 
 - `OrderWorkflow` (HTTP starter, POST /api/orders) starts `PlaceOrder` and answers with the
   check-status response (202 + statusQueryGetUri ...).
-- `PlaceOrder` chains `CheckAndReserveInventory` -> `ProcessPayment` -> `ScheduleShipping` ->
-  `EmailCustomer`; a failed step fails the order with the step's reason.
+- `PlaceOrder` prices the basket with `call_http` (the app's own `POST /api/quote`, as it would
+  call a pricing service), reserves each line on its `Stock` entity (stock.py) with
+  `call_entity`, then chains `ProcessPayment` -> `ScheduleShipping` -> `EmailCustomer`. A line
+  that cannot be reserved gives the earlier lines back (`signal_entity`) and fails the order
+  with the entity's reason.
 - `StartStockMonitor` (POST /api/monitors/{symbol}) starts `CheckStockPrice`, a monitor that
   polls a simulated price on durable timers until it passes a threshold or runs out of checks.
   Interval and limit come from app settings so the demo finishes in seconds.
@@ -37,6 +40,11 @@ async def order_workflow(req: func.HttpRequest, client: df.DurableOrchestrationC
     except (ValueError, KeyError, TypeError) as exc:
         return func.HttpResponse(json.dumps({"error": str(exc)}), status_code=400,
                                  mimetype="application/json")
+    # Where the pricing service is: this app's own quote endpoint (WEBSITE_HOSTNAME is set by
+    # Azure and by func-py). Read here, not in the orchestrator, whose code must not read
+    # the environment (it would not replay deterministically).
+    scheme = "https" if req.url.startswith("https:") else "http"
+    order["quoteUrl"] = f"{scheme}://{os.environ['WEBSITE_HOSTNAME']}/api/quote"
     instance_id = await client.start_new("PlaceOrder", None, order)
     logging.info("Started order workflow %s", instance_id)
     return client.create_check_status_response(req, instance_id)
@@ -46,32 +54,32 @@ async def order_workflow(req: func.HttpRequest, client: df.DurableOrchestrationC
 @bp.orchestration_trigger(context_name="context")
 def place_order(context: df.DurableOrchestrationContext):
     order = context.get_input()
+    items = [{"sku": i["sku"], "qty": int(i.get("qty", 1))} for i in order["items"]]
+    context.set_custom_status({"step": "pricing"})
+    quote = yield context.call_http("POST", order["quoteUrl"], {"items": items})
+    if quote["statusCode"] != 200:
+        raise ValueError(f"the quote failed with {quote['statusCode']}: {quote['content']}")
+    total = json.loads(quote["content"])["total"]
     context.set_custom_status({"step": "reserving stock"})
-    reservation = yield context.call_activity("CheckAndReserveInventory", order)
+    reserved: list[dict] = []
+    for item in items:
+        try:
+            yield context.call_entity(df.EntityId("Stock", item["sku"]), "reserve", item["qty"])
+        except Exception:
+            for done in reserved:  # give back what this order took, then fail it
+                context.signal_entity(df.EntityId("Stock", done["sku"]), "add", done["qty"])
+            raise
+        reserved.append(item)
     context.set_custom_status({"step": "taking payment"})
     payment = yield context.call_activity("ProcessPayment", {
-        "amount": reservation["total"], "email": order.get("email")})
+        "amount": total, "email": order.get("email")})
     context.set_custom_status({"step": "booking shipping"})
-    tracking = yield context.call_activity("ScheduleShipping", reservation)
+    tracking = yield context.call_activity("ScheduleShipping", {"items": items})
     yield context.call_activity("EmailCustomer", {
         "email": order.get("email"), "tracking": tracking})
     context.set_custom_status({"step": "done"})
-    return {"orderId": context.instance_id, "reservation": reservation["id"],
-            "payment": payment, "tracking": tracking, "total": reservation["total"]}
-
-
-@bp.function_name("CheckAndReserveInventory")
-@bp.activity_trigger(input_name="order")
-def check_and_reserve_inventory(order: dict) -> dict:
-    lines = [(PRODUCTS[i["sku"]], int(i.get("qty", 1))) for i in order["items"]]
-    short = [p["sku"] for p, qty in lines if p["stock"] < qty]
-    if short:
-        raise ValueError(f"not enough stock for {', '.join(short)}")
-    for product, qty in lines:
-        product["stock"] -= qty
-    total = round(sum(p["price"] * q for p, q in lines), 2)
-    return {"id": f"res-{uuid.uuid4().hex[:8]}", "total": total,
-            "items": [{"sku": p["sku"], "qty": q} for p, q in lines]}
+    return {"orderId": context.instance_id, "items": items, "payment": payment,
+            "tracking": tracking, "total": total}
 
 
 @bp.function_name("ProcessPayment")
@@ -82,8 +90,8 @@ def process_payment(payment: dict) -> str:
 
 
 @bp.function_name("ScheduleShipping")
-@bp.activity_trigger(input_name="reservation")
-def schedule_shipping(reservation: dict) -> str:
+@bp.activity_trigger(input_name="shipment")
+def schedule_shipping(shipment: dict) -> str:
     return f"TRK{random.randint(100000, 999999)}"
 
 
