@@ -106,9 +106,9 @@ def add_durable_parser(sub: Any) -> None:
     durable = sub.add_parser(
         "durable", help="manage Durable Functions instances in the app's task hub "
                         "(like `func durable`)",
-        description="Manage orchestration instances in the app's local task hub directly; no "
-                    "running host is needed, and a running host picks up what these commands "
-                    "enqueue.")
+        description="Manage orchestration instances and entities in the app's local task "
+                    "hub directly; no running host is needed, and a running host picks up what "
+                    "these commands enqueue.")
     _common(durable, None)
     cmds = durable.add_subparsers(dest="durable_command", required=True, metavar="COMMAND")
 
@@ -163,6 +163,10 @@ def add_durable_parser(sub: Any) -> None:
                    help="the orchestrator's input: JSON text, or @FILE to read it from a file")
 
     _add(cmds, "delete-task-hub", "delete every instance, message and lease of the task hub")
+
+    from host.entity_cli import add_entity_parsers  # here: entity_cli builds on this module
+
+    add_entity_parsers(cmds)
 
 
 # -- opening the hub -----------------------------------------------------------------------------
@@ -270,10 +274,13 @@ def _accepted(instance_id: str, operation: str, **extra: Any) -> dict[str, Any]:
 
 def _execute(args: argparse.Namespace, client: TaskHubClient | None, hub: str) -> None:
     """Run the command; `client` is None when the hub's SQLite file does not exist yet."""
+    from host.entity_cli import ENTITY_COMMANDS, run_entity_command
     from host.taskhub.client import status_json
 
     cmd = args.durable_command
-    if cmd == "start-new":
+    if cmd in ENTITY_COMMANDS:
+        run_entity_command(args, client)
+    elif cmd == "start-new":
         assert client is not None
         iid = client.start(args.function_name, args.id, _data(args.input, "input"))
         record = client.get(iid)
@@ -336,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     from host.taskhub.client import ClientError, TaskHubClient
 
     settings = _hub_settings(args)
-    creates = args.durable_command == "start-new"
+    creates = args.durable_command in ("start-new", "signal-entity")
     if settings.provider == "sqlite" and not creates and not settings.sqlite_path.exists():
         # Nothing was ever stored: answer as an empty hub rather than create a database.
         client = None

@@ -133,6 +133,33 @@ def _guarded(method: Callable[..., Awaitable[Any]], creates: bool
     return checked
 
 
+# The SDK puts entity keys into URLs unescaped too: 'a#b' would read entity 'a', '%41' would
+# address 'A'. Such a key is refused before anything is sent.
+_ENTITY_METHODS = ("signal_entity", "read_entity_state")
+_KEY_UNSAFE = re.compile(r"[/#?%\x00-\x1f\x7f-\x9f]")
+
+
+def _entity_guarded(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    async def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            entity = signature.bind(*args, **kwargs).arguments.get("entityId")
+        except TypeError:
+            entity = None
+        key = getattr(entity, "key", None)
+        if isinstance(key, str) and _KEY_UNSAFE.search(key):
+            raise ValueError(f"Entity key {shown_id(key)} is invalid here: it contains '/', "
+                             "'#', '?', '%' or a control character, which the Durable "
+                             "Functions SDK puts into a URL unescaped (another entity would "
+                             "be addressed).")
+        return await method(*args, **kwargs)
+
+    checked.__funcpy_guarded__ = True  # type: ignore[attr-defined]
+    return checked
+
+
 def guard_sdk_instance_ids() -> None:
     """Wrap the SDK client's id-taking methods once per process (see _ID_METHODS)."""
     import_durable_sdk()
@@ -142,6 +169,10 @@ def guard_sdk_instance_ids() -> None:
         method = getattr(DurableOrchestrationClient, name, None)
         if method is not None and not getattr(method, "__funcpy_guarded__", False):
             setattr(DurableOrchestrationClient, name, _guarded(method, name == "start_new"))
+    for name in _ENTITY_METHODS:
+        method = getattr(DurableOrchestrationClient, name, None)
+        if method is not None and not getattr(method, "__funcpy_guarded__", False):
+            setattr(DurableOrchestrationClient, name, _entity_guarded(method))
 
 
 class DurableClientProvider:

@@ -1,6 +1,6 @@
 """Instance management: what the durable client binding, the HTTP management API and
 `func-py durable` do to a task hub (start, raise, terminate, suspend, resume, rewind, purge,
-status, query).
+status, query; and for Durable Entities signal, read, list and delete).
 
 Everything that changes a running instance is a control message, so only the partition's
 owner ever writes its history; this module writes instance rows directly only to create or
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from host.taskhub.entity_ids import new_request, scheduler_id, split_scheduler_id
 from host.taskhub.history import (
     ControlMessage,
     Event,
@@ -45,6 +46,9 @@ MAX_INSTANCE_ID_LENGTH = 256
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _BAD_ID = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+# A filtered entity list (lastOperationTime bounds, which the store cannot filter on) reads at
+# most this many pages per answer; a sparse match may leave a page short, and its token goes on.
+MAX_ENTITY_SCANS = 10
 
 
 class ClientError(Exception):
@@ -80,6 +84,25 @@ def new_instance_id_problem(instance_id: str) -> str | None:
     return None
 
 
+def entity_problem(name: str, key: str) -> str | None:
+    """Why (name, key) cannot name an entity, or None. The extension's rules: a name without
+    '@' (it separates name and key in the scheduler id), a key without '/', '\\', '#', '?' or
+    control characters (DurableClient.SignalEntityAsync); the key may be empty."""
+    if not name.strip():
+        return "the entity name is blank"
+    if "@" in name:
+        return f"the entity name {shown_id(name)} contains '@'"
+    for what, text in (("name", name), ("key", key)):
+        if _BAD_ID.search(text):
+            return (f"the entity {what} {shown_id(text)} contains '/', '\\', '#', '?' or a "
+                    "control character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"the entity {what} is not valid Unicode text (a lone surrogate)"
+    return None
+
+
 @dataclass
 class TaskHubClient:
     store: Any
@@ -88,6 +111,7 @@ class TaskHubClient:
     notify: Callable[[str], None] | None = None  # wake the local worker for an instance
     clock: Callable[[], float] = time.time
     default_version: str | None = None  # host.json defaultVersion, for starts without one
+    entity_names: Callable[[], list[str]] | None = None  # None: don't validate entity names
 
     def _put(self, tx: Any, instance_id: str, execution_id: str | None, e: Event) -> None:
         tx.put_message(control_queue(partition_of(instance_id, self.partitions)),
@@ -197,6 +221,84 @@ class TaskHubClient:
     def query(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]:
         return self.store.query_instances(query)
 
+    # -- Durable Entities (conventions in entity_ids.py) -------------------------------------
+
+    def entity_id(self, name: str, key: str) -> str:
+        """The scheduler id of (name, key); ClientError(400) naming what is wrong."""
+        problem = entity_problem(name, key)
+        if problem is not None:
+            raise ClientError(400, f"Invalid entity id: {problem}.")
+        return scheduler_id(name, key)
+
+    def signal_entity(self, name: str, key: str, operation: str,
+                      input_text: str | None) -> str:
+        """Queue a one-way operation for the entity (which need not exist yet: a signal creates
+        it) on its partition's control queue; returns the request id."""
+        entity_id = self.entity_id(name, key)
+        if not operation:
+            raise ClientError(400, "An entity operation name is required.")
+        if self.entity_names is not None:
+            names = self.entity_names()
+            if name.lower() not in {n.lower() for n in names}:
+                listed = ", ".join(f"'{n}'" for n in sorted(names)) or "none are loaded"
+                raise ClientError(400, f"The function '{name}' doesn't exist, is disabled, or is "
+                                       f"not an entity function. Known entities: {listed}.")
+        request = new_request(operation, input_text, signal=True)
+        with self.store.transaction() as tx:
+            tx.put_message(control_queue(partition_of(entity_id, self.partitions)),
+                           request.message(entity_id, self.clock()), instance_id=entity_id)
+        self._notify(entity_id)
+        return request.request_id
+
+    def read_entity(self, name: str, key: str) -> InstanceRecord | None:
+        """The entity's row (its state is `input`), or None if it does not exist."""
+        return self.store.get_instance(self.entity_id(name, key))
+
+    def list_entities(self, name: str | None = None, last_op_from: float | None = None,
+                      last_op_to: float | None = None, top: int = DEFAULT_PAGE_SIZE,
+                      continuation: str | None = None
+                      ) -> tuple[list[InstanceRecord], str | None]:
+        """One page of entity rows (of one entity name, matched case-insensitively), with the
+        token for the next page or None. The store pages by creation; the last-operation bounds
+        (and the check that a row's id is `@name@key`) are applied here, so a page may hold
+        fewer than `top` rows while the token still leads to the rest."""
+        prefix = None
+        if name is not None:
+            self.entity_id(name, "")  # validates the name
+            prefix = scheduler_id(name, "")
+        top = min(max(top, 1), MAX_PAGE_SIZE)
+
+        def query(size: int, token: str | None) -> InstanceQuery:
+            return InstanceQuery(instance_id_prefix=prefix, top=size, continuation=token,
+                                 entities=True)
+
+        def wanted(r: InstanceRecord) -> bool:
+            # '@' then a name and '@': an orchestration an app started with an id like '@x'
+            # (nothing stops a sub-orchestration's) shares the entity rows' prefix.
+            return ("@" in r.instance_id[1:]
+                    and (last_op_from is None or r.last_updated >= last_op_from)
+                    and (last_op_to is None or r.last_updated <= last_op_to))
+
+        found: list[InstanceRecord] = []
+        token = continuation
+        for _ in range(MAX_ENTITY_SCANS):
+            # Never more rows than are still wanted: the token must not skip any the caller
+            # was not shown.
+            page, token = self.store.query_instances(query(top - len(found), token))
+            found += [r for r in page if wanted(r)]
+            if token is None or len(found) >= top:
+                break
+        return found, token
+
+    def delete_entity(self, name: str, key: str) -> bool:
+        """Remove the entity's row and state at once, whatever it implements (`func-py durable
+        delete-entity`); True if it existed. Operations already queued for it still run, and a
+        signal among them creates it again. (The HTTP API's DELETE is the extension's: a signal
+        of the operation "delete", which the entity function handles.)"""
+        entity_id = self.entity_id(name, key)
+        with self.store.transaction() as tx:
+            return bool(tx.delete_instance(entity_id))
+
 
 def _token(text: str | None) -> Any:
     # Stored texts are JSON; the API embeds them as JSON values (falling back to the raw text).
@@ -257,6 +359,16 @@ def history_json(history: list[Event], show_input: bool, show_output: bool) -> l
                     row[k] = e[k]
         out.append(row)
     return out
+
+
+def entity_json(record: InstanceRecord, *, fetch_state: bool) -> dict[str, Any]:
+    """One entity in a list (the extension's DurableEntityStatus): its id (the name as the
+    scheduler id holds it, lower-cased), the time of its last operation and, if asked, its
+    state; "state" is null otherwise, as the extension serializes it."""
+    name, key = split_scheduler_id(record.instance_id)
+    return {"entityId": {"name": name, "key": key},
+            "lastOperationTime": status_time(record.last_updated),
+            "state": _token(record.input) if fetch_state else None}
 
 
 def status_json(record: InstanceRecord, *, show_input: bool = True,

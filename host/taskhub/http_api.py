@@ -1,5 +1,6 @@
 """The Durable Functions HTTP management API at /runtime/webhooks/durabletask/..., which is
-also the RPC endpoint the SDK's `DurableOrchestrationClient` calls (durable-protocol §6).
+also the RPC endpoint the SDK's `DurableOrchestrationClient` calls (durable-protocol §6). The
+entities/... routes are in entity_api.py.
 
 Status codes and payloads follow the extension: 202 while running, 200 when done, 404 unknown,
 410 finished, 400 bad input (409 for a start over a running instance), 405 (with Allow) for a
@@ -69,7 +70,6 @@ def json_text(body: bytes) -> str | None:
         except ValueError:
             return json.dumps(token)
     return json.dumps(token)
-    return json.dumps(token)
 
 
 def management_urls(base: str, hub: str, instance_id: str, query: str) -> dict[str, str]:
@@ -101,6 +101,16 @@ def _not_allowed(allow: str) -> Response:
 def _flag(request: Request, name: str, default: bool = False) -> bool:
     raw = request.query_params.get(name)
     return default if raw is None else raw.strip().lower() in ("true", "1", "yes")
+
+
+def query_time(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError:
+        raise ClientError(400, f"{name} '{raw}' is not an ISO 8601 time") from None
 
 
 class DurableApi:
@@ -159,6 +169,11 @@ class DurableApi:
                 return _not_allowed("POST")
             # An id with '/' arrives as several segments: start() refuses it, naming it.
             return await self._start(request, parts[1], "/".join(parts[2:]) or None)
+        if head == "entities":
+            # Imported here: entity_api builds on this module's helpers.
+            from host.taskhub.entity_api import entity_route
+
+            return await entity_route(self, request, parts[1:], m)
         if head != "instances":
             return _error(404, f"No durable API route for {m} {request.url.path}")
         if len(parts) == 1:
@@ -259,18 +274,10 @@ class DurableApi:
                     raise ClientError(400, f"Unknown runtimeStatus '{s.strip()}': use "
                                            f"{', '.join(sorted(RUNTIME_STATUSES))}")
                 statuses.add(canonical)
-        def when(key: str) -> float | None:
-            raw = q.get(key)
-            if not raw:
-                return None
-            try:
-                return parse_time(raw)
-            except ValueError:
-                raise ClientError(400, f"{key} '{raw}' is not an ISO 8601 time") from None
         top = page_size(request) if paging else None
         return InstanceQuery(runtime_status=frozenset(statuses) if statuses is not None else None,
-                             created_from=when("createdTimeFrom"),
-                             created_to=when("createdTimeTo"),
+                             created_from=query_time(request, "createdTimeFrom"),
+                             created_to=query_time(request, "createdTimeTo"),
                              instance_id_prefix=q.get("instanceIdPrefix") or None, top=top,
                              continuation=request.headers.get("x-ms-continuation-token")
                              if paging else None)
