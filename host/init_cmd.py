@@ -1,4 +1,5 @@
-"""`func-py init --docker-only`: the container files for an existing app, as Core Tools'
+"""`func-py init`: a new Python V2 app (the files are in host/app_template.py), and with
+`--docker-only` the container files for an existing app, as Core Tools'
 `func init --docker-only` writes them — but for an image that runs func-py, not the .NET host.
 
 The Dockerfile starts from the slim official Python image (version as a build argument),
@@ -15,7 +16,9 @@ import re
 from pathlib import Path
 
 from host import __version__
+from host.app_template import write_app
 from host.errors import FuncPyError
+from host.start_flags import LANGUAGE_FLAGS
 
 DEFAULT_PYTHON = "3.11"
 CONTAINER_PORT = 8080  # a non-root process may not bind 80 under podman or Kubernetes
@@ -103,13 +106,26 @@ _PYTHON = re.compile(r"^3\.(\d+)$")
 
 
 def add_init_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("init", help="write a Dockerfile and .dockerignore for the app "
-                                    "(like `func init --docker-only`)")
-    p.add_argument("folder", nargs="?", default=".", help="the app folder (default: here)")
+    p = sub.add_parser("init", help="create a Python V2 app (like `func init`), or with "
+                                    "--docker-only the container files of an existing one")
+    p.add_argument("folder", nargs="?", default=".",
+                   help="the app folder, created if missing (default: here)")
+    p.add_argument("--worker-runtime", dest="worker_runtime", metavar="python",
+                   help="the language (func-py runs Python apps only)")
+    p.add_argument("-m", "--model", metavar="V2",
+                   help="the programming model (func-py init writes V2 apps)")
+    for language in LANGUAGE_FLAGS:  # Core Tools' shortcuts for --worker-runtime
+        p.add_argument(language, dest="languages", action="append_const", const=language,
+                       help=argparse.SUPPRESS)
     p.add_argument("--docker-only", dest="docker_only", action="store_true",
-                   help="write only the container files (the only mode func-py has)")
-    p.add_argument("--docker", dest="docker_only", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--force", action="store_true", help="overwrite an existing Dockerfile")
+                   help="write only the container files (Dockerfile, .dockerignore) of the "
+                        "app in the folder")
+    p.add_argument("--docker", action="store_true",
+                   help="create the app and its container files")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--no-bundle", dest="bundle", action="store_false",
+                   help="leave the extension bundle out of host.json")
+    p.add_argument("--no-docs", action="store_true", help=argparse.SUPPRESS)  # V1 only
     p.add_argument("--python-version", dest="python_version", default=DEFAULT_PYTHON,
                    metavar="3.X", help=f"the base image's Python (default {DEFAULT_PYTHON})")
 
@@ -125,13 +141,17 @@ def _image_tag(folder: Path) -> str:
     return tag or "myapp"
 
 
-def write_container_files(folder: Path, *, python_version: str = DEFAULT_PYTHON,
-                          force: bool = False) -> list[str]:
-    """Write Dockerfile and .dockerignore into `folder`; returns what was done, line by line."""
+def check_python_version(python_version: str) -> None:
     m = _PYTHON.match(python_version)
     if m is None or int(m.group(1)) < 11:
         raise FuncPyError(f"--python-version {python_version} is not supported: func-py needs "
                           "Python 3.11 or newer (give it as 3.X, e.g. 3.12)")
+
+
+def write_container_files(folder: Path, *, python_version: str = DEFAULT_PYTHON,
+                          force: bool = False) -> list[str]:
+    """Write Dockerfile and .dockerignore into `folder`; returns what was done, line by line."""
+    check_python_version(python_version)
     if not folder.is_dir():
         raise FuncPyError(f"{folder} is not a folder")
     if not (folder / "host.json").is_file():
@@ -157,16 +177,48 @@ def write_container_files(folder: Path, *, python_version: str = DEFAULT_PYTHON,
     return done
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.docker_only:
-        raise FuncPyError("func-py init writes the container files of an existing app: run "
-                          "`func-py init --docker-only` in the app folder (create the app "
-                          "itself with Core Tools' `func init` or by hand)")
-    folder = Path(args.folder)
+def _check_runtime(args: argparse.Namespace) -> None:
+    """Refuse what func-py cannot create, before anything is written."""
+    runtimes = [args.worker_runtime] if args.worker_runtime else []
+    runtimes += [flag[2:] for flag in args.languages or ()]
+    for runtime in runtimes:
+        if runtime.lower() != "python":
+            raise FuncPyError(f"--worker-runtime {runtime} is not supported: func-py runs "
+                              "Python apps only (use --worker-runtime python, or leave it out)")
+    if args.model is not None and args.model.lower() != "v2":
+        if args.model.lower() == "v1":
+            raise FuncPyError("--model V1: func-py runs V1 (function.json) apps, but `func-py "
+                              "init` writes V2 apps only (leave out --model, or create a V1 "
+                              "app with Core Tools' `func init -m V1`)")
+        raise FuncPyError(f"--model {args.model} is not a programming model: use V2")
+
+
+def _docker(folder: Path, args: argparse.Namespace) -> None:
     for line in write_container_files(folder, python_version=args.python_version,
                                       force=args.force):
         print(line)
     tag = _image_tag(folder.resolve())
     print(f"Next: docker build -t {tag} . && docker run -p 8080:{CONTAINER_PORT} "
           f"-e FUNCPY_MASTER_KEY=<key> -v {tag}-data:{DATA_DIR} {tag}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_runtime(args)
+    folder = Path(args.folder)
+    if args.docker_only:
+        _docker(folder, args)
+        return 0
+    if args.docker:  # checked first, so that nothing is written when these would fail
+        check_python_version(args.python_version)
+        if (folder / "Dockerfile").exists() and not args.force:
+            raise FuncPyError(f"{folder / 'Dockerfile'} already exists: nothing was written "
+                              "(--force overwrites it)")
+    for line in write_app(folder, force=args.force, bundle=args.bundle):
+        print(line)
+    if args.docker:
+        _docker(folder, args)
+        return 0
+    where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {folder} && "
+    print(f"Next: {where}python -m venv .venv && .venv/bin/pip install -r requirements.txt "
+          "func-py && .venv/bin/func-py start (or press F5 in VS Code)")
     return 0
