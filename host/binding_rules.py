@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from host.index import Binding
@@ -57,3 +57,18 @@ def unsupported(bindings: list[dict[str, Any]], trigger: Binding, kinds: Mapping
         if b["type"] not in ok:
             return f"{b['direction']} binding '{b['type']}' ({b['name']}) is not supported yet"
     return ""
+
+
+def check_output_names(bindings: Sequence[Binding]) -> None:
+    """A queue output whose name needs no binding expression is checked at load time (with the
+    extension's message), so a bad name puts its function in error instead of failing every
+    call; names with `{...}` are checked when filled in."""
+    from triggers.queue_options import normalize_queue_name
+
+    for b in bindings:
+        name = str(b.get("queueName") or "")
+        if b.get("type") == "queue" and b.get("direction") == "out" and "{" not in name:
+            try:
+                normalize_queue_name(name)
+            except ValueError as exc:
+                raise ValueError(f"its queue output binding '{b.get('name')}': {exc}") from None

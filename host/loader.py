@@ -27,7 +27,12 @@ from host.app_import import (  # noqa: F401 (re-exported: the runtime imports th
     find_app_entry,
     locate_app,
 )
-from host.binding_rules import check_bindings, resolve_binding, unsupported
+from host.binding_rules import (
+    check_bindings,
+    check_output_names,
+    resolve_binding,
+    unsupported,
+)
 from host.config import HostConfig
 from host.errors import AppLoadError
 from host.index import FunctionIndex, FunctionInfo, fingerprint
@@ -115,6 +120,7 @@ def build_index(module: ModuleType, config: HostConfig, environ: Mapping[str, st
                 bindings = [resolve_binding(b, environ) for b in raw]
             except SettingReferenceError as exc:
                 raise ValueError(str(exc)) from None
+            check_output_names(bindings)
             trigger = bindings[raw.index(trigger)]
             directory = str(Path(inspect.getfile(user_fn)).parent)
             info = FunctionInfo(

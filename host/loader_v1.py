@@ -28,7 +28,12 @@ from typing import Any
 from azure.functions import meta
 
 from host.app_import import AppImporter
-from host.binding_rules import check_bindings, resolve_binding, unsupported
+from host.binding_rules import (
+    check_bindings,
+    check_output_names,
+    resolve_binding,
+    unsupported,
+)
 from host.config import HostConfig
 from host.function_json import (
     FunctionFolder,
@@ -97,6 +102,7 @@ def build_index(importer: AppImporter, folders: list[Path], config: HostConfig,
                 bindings = tuple(resolve_binding(b, environ) for b in raw)
             except SettingReferenceError as exc:
                 raise ValueError(str(exc)) from None
+            check_output_names(bindings)
             info = FunctionInfo(
                 name=name, trigger=bindings[raw.index(trigger)], bindings=bindings,
                 func=user_fn, is_async=inspect.iscoroutinefunction(user_fn),

@@ -69,23 +69,13 @@ def spec_of(fn: FunctionInfo, config: HostConfig, environ: Mapping[str, str]) ->
     return QueueSpec(queue, poison_queue(queue), options)
 
 
-def static_output_names(fn: FunctionInfo) -> None:
-    """Validate the function's queue output names that need no binding expression (those are
-    checked when they are filled in, at each call)."""
-    for b in fn.output_bindings:
-        name = str(b.get("queueName") or "")
-        if b["type"] == "queue" and "{" not in name:
-            normalize_queue_name(name)
-
-
 class QueueTriggerKind:
     binding_type = "queueTrigger"
 
     def validate(self, fn: FunctionInfo, config: HostConfig) -> None:
         # %NAME% was resolved by the loader; WEBSITE_SKU comes from the process environment,
         # where the CLI put local.settings.json's values.
-        spec_of(fn, config, os.environ)
-        static_output_names(fn)
+        spec_of(fn, config, os.environ)  # (output names: host.binding_rules, for every kind)
 
     def validate_all(self, fns: list[FunctionInfo], config: HostConfig) -> dict[str, str]:
         return {}
@@ -189,7 +179,6 @@ class QueueService:
                 wanted[fn.name] = (fn, spec_of(fn, self.config, self.environ))
             except ValueError as exc:
                 log.error("The '%s' function is in error: %s", fn.name, exc)
-        self._check_outputs(index)
         self._retired = {r for r in self._retired if r.tasks}
         for name in [n for n in self.listeners if n not in wanted]:
             await self._retire(self.listeners.pop(name))
@@ -218,18 +207,6 @@ class QueueService:
         await listener.retire()  # its messages in flight finish and settle on their own
         if listener.tasks:
             self._retired.add(listener)
-
-    def _check_outputs(self, index: FunctionIndex) -> None:
-        """The queue kind validates its own functions' output names at load; others' are
-        checked here, once per index, and again at each call."""
-        for fn in index.functions.values():
-            if fn.trigger_type == KIND.binding_type:
-                continue
-            try:
-                static_output_names(fn)
-            except ValueError as exc:
-                log.error("The queue output of '%s' is in error (each call fails): %s",
-                          fn.name, exc)
 
     async def _start_consuming(self) -> None:
         settings = self._settings()

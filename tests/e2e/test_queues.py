@@ -280,6 +280,29 @@ def test_invalid_host_json_options_put_the_queue_functions_in_error(
         assert message in status["errors"]
 
 
+def test_a_bad_static_output_queue_name_puts_only_its_function_in_error(tmp_path: Path) -> None:
+    app = tmp_path / "badout"
+    app.mkdir()
+    (app / "host.json").write_text('{"version": "2.0"}')
+    (app / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)\n\n"
+        "@app.route(route='bad')\n"
+        "@app.queue_output(arg_name='msg', queue_name='No_Such--Queue', connection='Storage')\n"
+        "def bad(req: func.HttpRequest, msg: func.Out[str]) -> str:\n"
+        "    msg.set('x')\n"
+        "    return 'sent'\n\n"
+        "@app.route(route='good')\n"
+        "def good(req: func.HttpRequest) -> str:\n"
+        "    return 'ok'\n")
+    with HostProcess(app, "--no-reload", log_path=tmp_path / "host.log") as h:
+        status = httpx.get(h.url("/admin/host/status")).json()
+        assert "bad" not in status["functions"] and "good" in status["functions"]
+        [error] = [e for e in status["errors"] if e.startswith("The 'bad' function")]
+        assert "queue output binding 'msg'" in error and "A queue name" in error
+        assert httpx.get(h.url("/api/good")).text == "ok"
+
+
 def cli(app: Path, *args: str, ok: bool = True) -> Any:
     done = subprocess.run([FUNC_PY, "queue", *args, "--script-root", str(app)],
                           capture_output=True, text=True, timeout=60)
