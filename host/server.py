@@ -29,6 +29,7 @@ from host.queue_admin import queue_routes
 from host.runtime import Runtime
 from host.stopping import Stopping, drain_triggers
 from triggers import trigger_kinds
+from triggers.base import ManualRun
 from triggers.http import HttpDispatcher
 
 HOME_PAGE = """<!DOCTYPE html>
@@ -165,8 +166,12 @@ class Builtins:
         return Response(status_code=202)
 
     async def _run(self, fn: Any, value: Any) -> None:
+        data: dict[str, Any] = {}
+        if isinstance(value, ManualRun):
+            value, data = value.value, value.binding_data
         try:
-            await self.runtime.invoker.invoke(fn, value, reason=REASON_MANUAL)
+            await self.runtime.invoker.invoke(fn, value, reason=REASON_MANUAL,
+                                              binding_data=data)
         except Exception:  # already logged by the invoker
             pass
 

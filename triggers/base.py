@@ -9,7 +9,8 @@ calling the user function is always `host.invoke.Invoker`'s job.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from host.config import HostConfig
@@ -31,7 +32,8 @@ class TriggerKind(Protocol):
     # Optional members (looked up with getattr):
     #   create_service(runtime) -> Service            a running source of invocations
     #   manual_value(fn, input, runtime) -> Any        the trigger value for POST /admin/functions/X
-    #                                                  (raise ValueError with a reason to refuse)
+    #                                                  (raise ValueError with a reason to refuse;
+    #                                                  a ManualRun also carries binding data)
 
 
 class Service(Protocol):
@@ -42,3 +44,12 @@ class Service(Protocol):
 
     async def stop(self) -> None:
         """Stop producing new invocations (work in flight is the invoker's to finish)."""
+
+
+@dataclass(frozen=True)
+class ManualRun:
+    """A manual run's trigger value with the binding data its output binding expressions
+    (`{queueTrigger}`, ...) are filled from, as a real trigger event would carry."""
+
+    value: Any
+    binding_data: dict[str, Any] = field(default_factory=dict)

@@ -32,6 +32,7 @@ from host.taskhub.hostlock import HostLock
 from host.taskhub.sqlite import SqliteStore
 from host.taskhub.store import StoreError
 from triggers import queue_store
+from triggers.base import ManualRun
 from triggers.queue_codec import (
     MAX_TIME,
     host_messages,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from host.runtime import Runtime
     from host.taskhub.settings import TaskHubSettings
     from host.taskhub.store import TaskHubStore
+
 
 log = logging.getLogger("func_py.queues")
 MIN_CLAIM_SECONDS = 5.0
@@ -95,7 +97,7 @@ class QueueTriggerKind:
         text = input if isinstance(input, str) else json.dumps(input)
         data = {"QueueTrigger": text, "DequeueCount": 0, "ExpirationTime": MAX_TIME,
                 "InsertionTime": host_time(time.time()), "NextVisibleTime": MAX_TIME}
-        return trigger_value(fn, text.encode("utf-8"), data)
+        return ManualRun(trigger_value(fn, text.encode("utf-8"), data), data)
 
 
 KIND = QueueTriggerKind()

@@ -221,6 +221,16 @@ def test_admin_endpoint_needs_the_master_key(keyed: HostProcess) -> None:
     assert httpx.get(keyed.url("/admin/queues/jobs?count=33"), headers=admin).status_code == 400
 
 
+def test_a_manual_run_fills_output_expressions_from_its_message(keyed: HostProcess) -> None:
+    admin = {"x-functions-key": MASTER}
+    r = httpx.post(keyed.url("/admin/functions/route"), json={"input": "m7"}, headers=admin)
+    assert r.status_code == 202
+    wait_until(lambda: queue(keyed, "routed-m7", headers=admin), timeout=20,
+               what="the manual run's routed message")
+    assert [m["messageText"] for m in queue(keyed, "routed-m7", headers=admin)] == \
+        ["routed m7 (try 0)"]
+
+
 def test_queue_message_fields(keyed: HostProcess, app: Path) -> None:
     admin = {"x-functions-key": MASTER}
     r = httpx.post(keyed.url("/admin/queues/inspect"), content=b"fail-once", headers=admin)
