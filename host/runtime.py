@@ -74,6 +74,7 @@ class Runtime:
         self.http = HttpService(config)
         self.services: list[Service] = [self.http]
         self.durable: Any = None  # triggers.orchestration.DurableService, set by its kind
+        self.rpc_port: int | None = None  # HTTPS hosts: the durable client's call-back port
         self._taskhub_settings: TaskHubSettings | None = None
         for kind in trigger_kinds().values():
             create = getattr(kind, "create_service", None)

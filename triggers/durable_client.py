@@ -63,6 +63,9 @@ def key_query(runtime: Runtime) -> str:
 
 
 def rpc_base_url(runtime: Runtime) -> str:
+    rpc_port = getattr(runtime, "rpc_port", None)
+    if rpc_port:  # an HTTPS host: its plain-HTTP call-back listener (host/rpc_listener.py)
+        return f"http://{RPC_USER}:{RPC_SECRET}@127.0.0.1:{rpc_port}{PREFIX}/{RPC_SEGMENT}/"
     address = runtime.config.address
     if address in ("0.0.0.0", "::", ""):
         address = "127.0.0.1"

@@ -180,6 +180,26 @@ def test_https_without_a_certificate_uses_a_self_signed_one(tmp_path: Path) -> N
         assert "HTTPS with a self-signed certificate for localhost" in host.output
 
 
+def test_https_host_serves_durable_client_bindings(tmp_path: Path) -> None:
+    """The SDK's client calls the host back over plain HTTP (aiohttp would refuse the
+    self-signed certificate): an HTTPS host keeps a loopback call-back listener for it."""
+    app = copy("parity_durable", tmp_path / "app")
+    with HttpsHost(app, "--no-reload", "--useHttps", log_path=tmp_path / "host.log") as host, \
+            httpx.Client(base_url=f"https://localhost:{host.port}", verify=False,
+                         timeout=10) as c:
+        started = c.post("/api/start")
+        assert started.status_code == 202, started.text
+        status_url = started.json()["statusQueryGetUri"]
+        assert status_url.startswith("https://")
+
+        def done() -> dict[str, Any] | None:
+            body = c.get(status_url).json()
+            return body if body.get("runtimeStatus") == "Completed" else None
+        assert wait_until(done, timeout=30, what="the orchestration")["output"] == \
+            "Hello parity!"
+        assert "do not work with --useHttps" not in host.output
+
+
 # -- host.json parity ---------------------------------------------------------------------------
 
 
