@@ -45,6 +45,27 @@ def function_key_setting(function_name: str) -> str:
     return FUNCTION_KEY_PREFIX + setting_name(function_name)
 
 
+def stray_key_settings(environ: Mapping[str, str], function_names: list[str]) -> list[str]:
+    """Warnings for FUNCPY_FUNCTION_KEY_<NAME> settings that open no loaded function: such a
+    key silently opens nothing (401), which looks like a wrong key. The usual cause is a
+    function whose name has '-' with the setting written with '_' (shells and some tools
+    cannot write '-' in a variable name: use FUNCPY_FUNCTION_KEYS or a secrets file then)."""
+    names = {setting_name(n): n for n in function_names}
+    lines = []
+    for setting in sorted(environ):
+        if not setting.startswith(FUNCTION_KEY_PREFIX) or not environ[setting]:
+            continue
+        named = setting_name(setting[len(FUNCTION_KEY_PREFIX):])
+        if named in names:
+            continue
+        near = [n for key, n in names.items() if key.replace("-", "_") == named]
+        hint = (f" Did you mean {function_key_setting(near[0])} for function '{near[0]}'? "
+                "('-' and '_' are different characters in function names.)" if near else "")
+        lines.append(f"The setting {setting} names no loaded function, so its key opens "
+                     f"nothing.{hint}")
+    return lines
+
+
 def normalise_level(level: object) -> str:
     text = str(level or FUNCTION).lower()
     if text.startswith("authlevel."):

@@ -20,7 +20,7 @@ from collections.abc import MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from host.auth import KeyRing
+from host.auth import KeyRing, stray_key_settings
 from host.config import HostConfig
 from host.errors import AppLoadError, SettingsError
 from host.index import FunctionIndex, FunctionInfo
@@ -70,6 +70,7 @@ class Runtime:
         self.default_retry = host_retry(config.host_json)
         self.retry_policies: dict[str, RetryPolicy] = {}
         self._retry_warned: set[str] = set()
+        self._warned_keys: set[str] = set()
         self.importer = AppImporter(config.app_dir)
         self.http = HttpService(config)
         self.services: list[Service] = [self.http]
@@ -101,11 +102,18 @@ class Runtime:
                                              generation=1))
         self.loaded = True
         self.load_error = None
+        self._warn_stray_keys()
         # What is loaded now (the SDKs, the app) lives as long as the process: move it out of
         # the collector's way, or every full collection walks it while requests are served.
         gc.collect()
         gc.freeze()
         return self.index
+
+    def _warn_stray_keys(self) -> None:
+        for line in stray_key_settings(self.environ, list(self.index.functions)):
+            if line not in self._warned_keys:
+                self._warned_keys.add(line)
+                log.warning("%s", line)
 
     def is_functions_project(self) -> bool:
         """Whether the folder is a Functions app at all: Core Tools refuses to start elsewhere
@@ -213,6 +221,7 @@ class Runtime:
                 self.state = "Running"
             for service in self.services:
                 await service.apply(index)
+            self._warn_stray_keys()
             added, removed, changed = old.diff(index)
             ms = (time.perf_counter() - started) * 1000
             parts = [f"{label}: {', '.join(names)}" for label, names in

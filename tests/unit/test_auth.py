@@ -201,3 +201,14 @@ def test_weak_keys_in_a_secrets_file_are_named_by_file_and_entry(tmp_path: Path)
     assert f"FUNCPY_SECRETS_FILE={f}: masterKey" in message
     assert "keys of function ORDERS" in message
     assert "Tiny" not in message and "Small" not in message
+
+
+def test_a_key_setting_that_opens_no_function_is_named_with_the_likely_fix() -> None:
+    from host.auth import stray_key_settings
+
+    environ = {"FUNCPY_FUNCTION_KEY_MY_FUNC": "k" * 20, "FUNCPY_FUNCTION_KEY_HELLO": "k" * 20,
+               "FUNCPY_FUNCTION_KEY_GONE": "k" * 20, "FUNCPY_FUNCTION_KEY_EMPTY": ""}
+    [gone, dashed] = stray_key_settings(environ, ["my-func", "hello"])
+    assert gone.startswith("The setting FUNCPY_FUNCTION_KEY_GONE names no loaded function")
+    assert "Did you mean FUNCPY_FUNCTION_KEY_MY-FUNC for function 'my-func'?" in dashed
+    assert stray_key_settings({"FUNCPY_FUNCTION_KEY_MY-FUNC": "k" * 20}, ["my-func"]) == []
