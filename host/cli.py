@@ -15,8 +15,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from host import __version__
-from host.banner import banner
+from host.banner import WORKER_READY, banner, host_lock_line
 from host.config import HostConfig, build_config
+from host.debugging import plan_debugging, start_debugger, wait_for_client
 from host.durable_sdk import import_durable_sdk
 from host.errors import AppLoadError, FuncPyError
 from host.json_output import open_json_output
@@ -94,6 +95,8 @@ def start(args: argparse.Namespace) -> int:
     for key in config.skipped_settings:
         log.warning("Skipping '%s' from local settings as it's already defined in current "
                     "environment variables.", key)
+    debug = plan_debugging(args.debug, args.debug_wait, production=config.production,
+                           environ=os.environ, local_values=config.local_settings.values)
     if config.production:
         _require_keys()
     tls = prepare_tls(args.cert, args.password, config.app_dir) if config.use_https else None
@@ -103,6 +106,13 @@ def start(args: argparse.Namespace) -> int:
     if config.port == 0:  # --port 0: the OS picks a free port (tests use this)
         config.port = sock.getsockname()[1]
         os.environ["WEBSITE_HOSTNAME"] = f"localhost:{config.port}"
+    # Before the app is imported, and before any thread that runs user code starts.
+    if debug is not None:
+        debug = start_debugger(debug)
+    if not config.production:
+        log.info("%s", WORKER_READY)  # after the debugger listens: VS Code attaches on it
+    if debug is not None and debug.wait:
+        wait_for_client(debug)
 
     import_durable_sdk()
     from host.runtime import Runtime
@@ -142,11 +152,6 @@ def _load_for_development(runtime: Runtime) -> None:
             raise  # no app here at all: Core Tools refuses to start too
         runtime.load_failed(exc)  # the host stays up, as the Functions host does
     print(banner(runtime), flush=True)
-    if runtime.config.use_https and any(b.get("type") == "durableClient" for fn in
-                                        runtime.index.functions.values() for b in fn.bindings):
-        # The SDK's client calls the host back at its rpcBaseUrl, which is plain HTTP.
-        log.warning("Durable client bindings do not work with --useHttps yet: the Durable "
-                    "SDK's client calls func-py back over plain HTTP.")
 
 
 def _say_flags(args: argparse.Namespace, level_warning: str | None) -> None:
@@ -206,6 +211,8 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
         log.info("Host started in %dms: %s/ (hot reload %s). Press Ctrl+C to stop.",
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")
+        if not config.production:
+            log.info("%s", host_lock_line())
 
     async def reload(reason: str) -> bool:
         first = not runtime.loaded
@@ -229,10 +236,23 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
         h11_max_incomplete_event_size=limits.max_bytes,
         ssl_certfile=tls.path if tls is not None else None,
     ), host_app, stopping, limits)
+    rpc = None
     if tls is not None:
         server.config.load()  # reads the key and chain into the SSL context...
         tls.remove()  # ...so the file with the private key need not outlive this line
-    await server.serve(sockets=[sock])
+        from host.rpc_listener import RpcListener
+        from host.taskhub.api_requests import PREFIX
+        from triggers.durable_client import RPC_SEGMENT
+
+        # The durable client calls back over plain HTTP (see host/rpc_listener.py).
+        rpc = RpcListener(server.config.loaded_app, f"{PREFIX}/{RPC_SEGMENT}/")
+        runtime.rpc_port = rpc.port
+        await rpc.start()
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if rpc is not None:
+            await rpc.stop()
     runtime.invoker.shutdown()
     code = 0 if server.started and host_app.failure is None else 1
     if stopping.exit_code:

@@ -1,5 +1,6 @@
 """The flags of `func-py start` (and its alias `func-py host start`): Core Tools' `func start`
-flags, spelled and aliased as Core Tools spells them, plus func-py's own.
+flags, spelled and aliased as Core Tools spells them, plus func-py's own (`--debug [HOST:]PORT`
+and `--debug-wait`, acted on by `host.debugging`).
 
 Core Tools parses with FluentCommandLineParser, so a flag that takes a boolean also takes an
 explicit value (`--useHttps true`); `--language-worker -- "<args>"` is its documented form. Flags
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 USER_LOG_LEVELS = ("Trace", "Debug", "Information", "Warning", "Error", "Critical", "None")
 LANGUAGE_FLAGS = ("--python", "--csharp", "--dotnet", "--dotnet-isolated", "--javascript",
                   "--typescript", "--node", "--java", "--powershell", "--custom")
+# Core Tools 2.x's `--debug VSCode|VS` picked an IDE; any other value is func-py's address.
+CORE_TOOLS_DEBUG_TARGETS = ("vscode", "vs")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -76,8 +79,15 @@ def add_start_arguments(p: argparse.ArgumentParser) -> None:
     _flag(p, "--dotnet-isolated-debug", dest="dotnet_isolated_debug", help=".NET only (ignored)")
     p.add_argument("--runtime", metavar="default|inproc6|inproc8",
                    help="which .NET host to start (.NET only; ignored)")
-    p.add_argument("--debug", nargs="?", const="VSCode", metavar="VSCode|VS",
-                   help="Core Tools 2.x's debugger flag (ignored: attach a debugger to func-py)")
+    p.add_argument("--debug", nargs="?", const="", metavar="[HOST:]PORT",
+                   help="listen for a debugger (debugpy) on PORT, loopback unless HOST is "
+                        "given; alone: 127.0.0.1:9091, where VS Code's \"Attach to Python "
+                        "Functions\" connects (Core Tools 2.x's `--debug VSCode|VS` is "
+                        "accepted and ignored)")
+    p.add_argument("--debug-wait", dest="debug_wait", action="store_true",
+                   help="wait for the debugger to attach before loading the app (on "
+                        "--debug's address, else languageWorkers__python__arguments' debugpy "
+                        "--listen, else 127.0.0.1:9091)")
     _flag(p, "--offline", dest="offline", help="no network (func-py never needs one)")
     for language in LANGUAGE_FLAGS:
         p.add_argument(language, dest="languages", action="append_const", const=language,
@@ -116,7 +126,7 @@ def ignored_flags(args: argparse.Namespace) -> list[str]:
             ignored.append(flag)
     if args.runtime is not None:
         ignored.append(f"--runtime {args.runtime}")
-    if args.debug is not None:
+    if args.debug is not None and args.debug.strip().lower() in CORE_TOOLS_DEBUG_TARGETS:
         ignored.append(f"--debug {args.debug}")
     ignored.extend(lang for lang in args.languages or () if lang != "--python")
     return ignored
