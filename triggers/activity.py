@@ -14,7 +14,7 @@ from triggers.orchestration import _duplicates
 if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionInfo
-    from host.runtime import Runtime
+    from triggers.base import HostServices
 
 _CONVERTER = meta.get_binding_registry().get("activityTrigger")
 
@@ -31,7 +31,7 @@ class ActivityTriggerKind:
     def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
         return "activityTrigger"
 
-    def manual_value(self, fn: FunctionInfo, value: Any, runtime: Runtime) -> Any:
+    def manual_value(self, fn: FunctionInfo, value: Any, runtime: HostServices) -> Any:
         """POST /admin/functions/NAME {"input": ...}: the input is the activity's JSON input."""
         text = value if isinstance(value, str) else json.dumps(value)
         return _CONVERTER.decode(meta.Datum(text, "string"), trigger_metadata={})

@@ -5,6 +5,9 @@ start-up banner) and runs as a `Service` that is told about every new index: the
 rebuilds its route table, the timer kind reschedules, the durable kinds route work items.
 Converting an event into arguments and a result back into an event is each module's own code;
 calling the user function is always `host.invoke.Invoker`'s job.
+
+Triggers see the host through `HostServices`, the narrow part of the runtime they use, never
+the runtime itself: the runtime imports the triggers, and the layers read top-down.
 """
 
 from __future__ import annotations
@@ -13,8 +16,33 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+    from host.auth import KeyRing
     from host.config import HostConfig
     from host.index import FunctionIndex, FunctionInfo
+    from host.invoke import Invoker
+    from host.retry import RetryPolicy
+    from host.taskhub.settings import TaskHubSettings
+
+
+class HostServices(Protocol):
+    """What trigger kinds and their services use of the host (`host.runtime.Runtime` is one)."""
+
+    config: HostConfig
+    environ: MutableMapping[str, str]
+    invoker: Invoker
+    keys: KeyRing
+    index: FunctionIndex
+    durable: Any  # the durable service (triggers.orchestration), once its kind created it
+    rpc_port: int | None  # HTTPS hosts: the durable client's call-back listener
+
+    def store(self) -> Any:
+        """The app's task hub store, opened on first use."""
+
+    def taskhub_settings(self) -> TaskHubSettings: ...
+
+    def retry_policy(self, fn: FunctionInfo) -> RetryPolicy | None: ...
 
 
 class TriggerKind(Protocol):
@@ -30,8 +58,8 @@ class TriggerKind(Protocol):
         """The banner text after "name: " (Core Tools style)."""
 
     # Optional members (looked up with getattr):
-    #   create_service(runtime) -> Service            a running source of invocations
-    #   manual_value(fn, input, runtime) -> Any        the trigger value for POST /admin/functions/X
+    #   create_service(host: HostServices) -> Service  a running source of invocations
+    #   manual_value(fn, input, host) -> Any           the trigger value for POST /admin/functions/X
     #                                                  (raise ValueError with a reason to refuse;
     #                                                  a ManualRun also carries binding data)
 

@@ -35,7 +35,7 @@ from host.taskhub.http_api import PREFIX, management_urls
 
 if TYPE_CHECKING:
     from host.index import Binding, FunctionInfo
-    from host.runtime import Runtime
+    from triggers.base import HostServices
 
 SYSTEM_KEY_SETTING = "FUNCPY_SYSTEM_KEY"
 RPC_USER = "funcpy"
@@ -44,7 +44,7 @@ RPC_SEGMENT = "_rpc"  # PREFIX/_rpc/... is the SDK's endpoint
 _RPC_AUTHORIZATION = b"Basic " + base64.b64encode(f"{RPC_USER}:{RPC_SECRET}".encode())
 
 
-def durable_key(runtime: Runtime) -> str | None:
+def durable_key(runtime: HostServices) -> str | None:
     """The key that opens the durable management API (Azure's `durabletask_extension` system
     key): FUNCPY_SYSTEM_KEY or the secrets file's, else derived from the master key so it
     survives restarts."""
@@ -57,12 +57,12 @@ def durable_key(runtime: Runtime) -> str | None:
     return hmac.new(master.encode(), b"durabletask_extension", hashlib.sha256).hexdigest()[:40]
 
 
-def key_query(runtime: Runtime) -> str:
+def key_query(runtime: HostServices) -> str:
     key = durable_key(runtime) if runtime.config.enable_auth else None
     return f"code={key}" if key else ""
 
 
-def rpc_base_url(runtime: Runtime) -> str:
+def rpc_base_url(runtime: HostServices) -> str:
     rpc_port = getattr(runtime, "rpc_port", None)
     if rpc_port:  # an HTTPS host: its plain-HTTP call-back listener (host/rpc_listener.py)
         return f"http://{RPC_USER}:{RPC_SECRET}@127.0.0.1:{rpc_port}{PREFIX}/{RPC_SEGMENT}/"
@@ -179,7 +179,7 @@ def guard_sdk_instance_ids() -> None:
 
 
 class DurableClientProvider:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: HostServices) -> None:
         self.runtime = runtime
         guard_sdk_instance_ids()
 
@@ -206,7 +206,7 @@ class DurableClientProvider:
         return json.dumps(payload)
 
 
-def api_routes(runtime: Runtime) -> list[Any]:
+def api_routes(runtime: HostServices) -> list[Any]:
     """The management API, guarded: RPC calls prove themselves as `is_rpc_caller` says; other
     callers need the admin or durable system key when keys are enforced."""
     from starlette.requests import Request

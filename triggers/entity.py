@@ -12,7 +12,7 @@ from triggers.orchestration import _duplicates
 if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionInfo
-    from host.runtime import Runtime
+    from triggers.base import HostServices
 
 
 class EntityTriggerKind:
@@ -33,7 +33,7 @@ class EntityTriggerKind:
     def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
         return "entityTrigger"
 
-    def manual_value(self, fn: FunctionInfo, value: Any, runtime: Runtime) -> Any:
+    def manual_value(self, fn: FunctionInfo, value: Any, runtime: HostServices) -> Any:
         name = durable_name(fn, "entityName")
         raise ValueError(f"'{fn.name}' is an entity: signal it through the durable client or "
                          f"POST /runtime/webhooks/durabletask/entities/{name}/KEY?op=NAME")

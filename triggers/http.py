@@ -32,7 +32,7 @@ from triggers.http_response import AnyResponse, HttpFunction, bind, to_response
 if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionIndex, FunctionInfo
-    from host.runtime import Runtime
+    from triggers.base import HostServices
 
 REASON = "This function was programmatically called via the host APIs."
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "TRACE"})
@@ -164,7 +164,7 @@ Fallback = Callable[[Scope, Receive, Send], Awaitable[None]]
 class HttpDispatcher:
     """ASGI app for user routes; `fallback` answers paths no function claims (home page, 404)."""
 
-    def __init__(self, runtime: Runtime, service: HttpService, fallback: Fallback) -> None:
+    def __init__(self, runtime: HostServices, service: HttpService, fallback: Fallback) -> None:
         self.runtime = runtime
         self.service = service
         self.fallback = fallback

@@ -19,7 +19,7 @@ from host.taskhub.worker import TaskHubWorker
 if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionIndex, FunctionInfo
-    from host.runtime import Runtime
+    from triggers.base import HostServices
 
 log = logging.getLogger("func_py.taskhub")
 
@@ -41,11 +41,11 @@ class OrchestrationTriggerKind:
     def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
         return "orchestrationTrigger"
 
-    def manual_value(self, fn: FunctionInfo, value: Any, runtime: Runtime) -> Any:
+    def manual_value(self, fn: FunctionInfo, value: Any, runtime: HostServices) -> Any:
         raise ValueError(f"'{fn.name}' is an orchestrator: start it through the durable client "
                          f"or POST /runtime/webhooks/durabletask/orchestrators/{fn.name}")
 
-    def create_service(self, runtime: Runtime) -> DurableService:
+    def create_service(self, runtime: HostServices) -> DurableService:
         runtime.durable = DurableService(runtime)
         return runtime.durable
 
@@ -69,7 +69,7 @@ KIND = OrchestrationTriggerKind()
 class DurableService:
     """The task hub for this host: its store, its worker and the client the API uses."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: HostServices) -> None:
         self.runtime = runtime
         self.worker: TaskHubWorker | None = None
         self._client: TaskHubClient | None = None

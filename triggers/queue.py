@@ -55,9 +55,9 @@ if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionIndex, FunctionInfo
     from host.invoke import Invoker
-    from host.runtime import Runtime
     from host.taskhub.settings import TaskHubSettings
     from host.taskhub.store import TaskHubStore
+    from triggers.base import HostServices
 
 
 log = logging.getLogger("func_py.queues")
@@ -85,13 +85,13 @@ class QueueTriggerKind:
     def describe(self, fn: FunctionInfo, config: HostConfig) -> str:
         return f"{self.binding_type}: {normalize_queue_name(fn.trigger.get('queueName'))}"
 
-    def create_service(self, runtime: Runtime) -> QueueService:
+    def create_service(self, runtime: HostServices) -> QueueService:
         service = QueueService(runtime.store, runtime.taskhub_settings, runtime.invoker,
                                runtime.config, runtime.environ)
         runtime.invoker.add_writer("queue", service.writer)
         return service
 
-    def manual_value(self, fn: FunctionInfo, input: Any, runtime: Runtime) -> Any:
+    def manual_value(self, fn: FunctionInfo, input: Any, runtime: HostServices) -> Any:
         """POST /admin/functions/NAME {"input": "..."}: the extension turns the text into a
         message with no id or pop receipt, dequeue count 0 and no expiry."""
         text = input if isinstance(input, str) else json.dumps(input)

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from host.config import HostConfig
     from host.index import FunctionIndex, FunctionInfo
     from host.invoke import Invoker
-    from host.runtime import Runtime
     from host.taskhub.store import TaskHubStore
+    from triggers.base import HostServices
 
 __all__ = ["KIND", "TimerService", "TimerSpec", "time_zone", "trigger_value"]
 T = TypeVar("T")
@@ -116,13 +116,13 @@ class TimerTriggerKind:
         return (f"{self.binding_type}: {schedule.describe()} ({spec.expression}{flags}) "
                 f"— next ({spec.zone}): {when}")
 
-    def create_service(self, runtime: Runtime) -> TimerService:
+    def create_service(self, runtime: HostServices) -> TimerService:
         service = TimerService(runtime.store, runtime.invoker, runtime.environ,
                                retry_for=runtime.retry_policy)
         service.lease_seconds = min(LEASE_SECONDS, runtime.taskhub_settings().lease_seconds)
         return service
 
-    def manual_value(self, fn: FunctionInfo, input: Any, runtime: Runtime) -> Any:
+    def manual_value(self, fn: FunctionInfo, input: Any, runtime: HostServices) -> Any:
         """A fresh TimerRequest (the input is ignored, as in Azure): not past due, with the
         monitor's status, which a manual run does not update. The one indexed read runs on
         the loop; it is an admin call."""
