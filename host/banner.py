@@ -44,6 +44,7 @@ def banner(runtime: Runtime) -> str:
             fix = " Saving a fix loads it." if runtime.config.reload else ""
             lines.append(f"\tThe app failed to load (the error is above).{fix}")
         lines.append("")
+    lines += [f"Dashboard: {runtime.config.base_url}/runtime/dashboard/", ""]
     return "\n".join(lines)
 
 

@@ -89,6 +89,7 @@ class Runtime:
         self.state = "Default"
         self.load_error: str | None = None
         self.loaded = False  # an index came from the app (not the empty one of a failed load)
+        self.loaded_at: float | None = None  # when the index now serving was loaded
         self.started_at = time.time()
         self._swap_lock = asyncio.Lock()
         self.background: set[asyncio.Task[Any]] = set()
@@ -101,6 +102,7 @@ class Runtime:
         self.index = self._with_retries(load(self.importer, self.config, self.environ,
                                              generation=1))
         self.loaded = True
+        self.loaded_at = time.time()
         self.load_error = None
         self._warn_stray_keys()
         # What is loaded now (the SDKs, the app) lives as long as the process: move it out of
@@ -215,6 +217,7 @@ class Runtime:
             old = self.index
             index = _keep_last_good(old, index)
             self.index = index
+            self.loaded_at = time.time()
             self.load_error = None
             if not self.loaded:
                 self.loaded = True

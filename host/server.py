@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from host import __version__
 from host.auth import ADMIN, key_from
 from host.bodies import BodyIncomplete, BodyTooLarge, request_body
+from host.dashboard.routes import dashboard_routes
+from host.dashboard.status import status_extras
 from host.errors import FuncPyError
 from host.logs import log
 from host.middleware import AspNetCors, CustomHeaders, ErrorGuard
@@ -38,7 +40,9 @@ HOME_PAGE = """<!DOCTYPE html>
 code{background:#eee;padding:2px 4px}</style>
 </head><body><h1>Your Functions 4.0 app is up and running</h1>
 <p>Served by func-py %(version)s. %(count)d function(s) loaded; see
-<code>/admin/host/status</code>.</p>%(error)s</body></html>
+<code>/admin/host/status</code>.</p>
+<p><a href="/runtime/dashboard/">Open the dashboard</a>: instances, entities, functions.</p>
+%(error)s</body></html>
 """
 # Development only (a traceback is for the developer, never for a production caller).
 LOAD_ERROR = """<h2>The app failed to load</h2><p>func-py serves no functions until an edit
@@ -104,6 +108,7 @@ class Builtins:
             "functions": sorted(index.functions),
             "skipped": dict(index.skipped),
             "errors": errors,
+            **status_extras(rt),
         }
         store = rt._store
         if store is not None:  # opened by the task hub or the timers
@@ -232,6 +237,7 @@ class Builtins:
             Route("/runtime/health", self.ready, methods=["GET"]),
             Route("/runtime/health/live", self.live, methods=["GET"]),
             Route("/runtime/health/ready", self.ready, methods=["GET"]),
+            *dashboard_routes(),
             Route("/{path:path}", self.home, methods=ALL_METHODS),
         ]
 

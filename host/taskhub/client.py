@@ -316,9 +316,15 @@ _FOLDED = {EventType.OrchestratorStarted, EventType.OrchestratorCompleted,
 
 
 def history_json(history: list[Event], show_input: bool, show_output: bool) -> list[dict]:
-    """The management API's `historyEvents`: scheduling rows folded into their completions."""
+    """The management API's `historyEvents`: scheduling rows folded into their completions.
+
+    Beyond the extension's keys (new keys only, which its clients ignore): a fired timer's
+    `ScheduledTime` (when it was created), a sub-orchestration's child `InstanceId` and a
+    child's `ParentInstanceId`, so the dashboard can draw timers and link parents and children.
+    """
+    # Task ids are one sequence for activities, sub-orchestrations and timers.
     scheduled = {int(e["EventId"]): e for e in history
-                 if e["EventType"] in (EventType.TaskScheduled,
+                 if e["EventType"] in (EventType.TaskScheduled, EventType.TimerCreated,
                                        EventType.SubOrchestrationInstanceCreated)}
     out: list[dict] = []
     for e in history:
@@ -330,12 +336,17 @@ def history_json(history: list[Event], show_input: bool, show_output: bool) -> l
             row["FunctionName"] = e.get("Name")
             if show_input:
                 row["Input"] = _token(e.get("Input"))
+            parent = (e.get("ParentInstance") or {}).get("OrchestrationInstance") or {}
+            if parent.get("InstanceId"):
+                row["ParentInstanceId"] = parent["InstanceId"]
         elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
                       EventType.SubOrchestrationInstanceCompleted,
                       EventType.SubOrchestrationInstanceFailed):
             sched = scheduled.get(int(e["TaskScheduledId"]), {})
             row["FunctionName"] = sched.get("Name")
             row["ScheduledTime"] = sched.get("Timestamp")
+            if sched.get("InstanceId"):
+                row["InstanceId"] = sched["InstanceId"]
             if show_input:
                 row["Input"] = _token(sched.get("Input"))
             if show_output and "Result" in e:
@@ -345,6 +356,9 @@ def history_json(history: list[Event], show_input: bool, show_output: bool) -> l
                     row[k] = e[k]
         elif kind == EventType.TimerFired:
             row["FireAt"] = e.get("FireAt")
+            created = scheduled.get(int(e.get("TimerId", -1)))
+            if created is not None:
+                row["ScheduledTime"] = created["Timestamp"]
         elif kind == EventType.EventRaised:
             row["Name"] = e.get("Name")
             if show_input:
