@@ -153,7 +153,7 @@ def main() -> int:
         wheel = build_wheel(work)
         (app / "wheels").mkdir()
         shutil.copy2(wheel, app / "wheels" / wheel.name)
-        from host.init_cmd import write_container_files
+        from funcpy.host.init_cmd import write_container_files
 
         write_container_files(app)
         t0 = time.perf_counter()

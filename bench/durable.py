@@ -91,7 +91,7 @@ def rss_peak_mb(pid: int) -> float:
 
 def sqlite_commit_rate(tmp: Path, n: int = 3000) -> float:
     """Baseline: put + get + delete cycles per second on a raw SqliteStore (2 commits each)."""
-    from host.taskhub.sqlite import SqliteStore
+    from funcpy.host.taskhub.sqlite import SqliteStore
 
     store = SqliteStore(tmp / "raw.sqlite", "Raw")
     store.create()

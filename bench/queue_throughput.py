@@ -53,11 +53,11 @@ def host_json(hub: str, postgres: bool) -> dict[str, Any]:
 
 def open_store(app: Path, hub: str, postgres: str | None) -> Any:
     if postgres:
-        from host.taskhub.postgres import PostgresStore
+        from funcpy.host.taskhub.postgres import PostgresStore
 
         store: Any = PostgresStore(postgres, hub)
     else:
-        from host.taskhub.sqlite import SqliteStore
+        from funcpy.host.taskhub.sqlite import SqliteStore
 
         store = SqliteStore(app / ".func-py" / "taskhub.sqlite", hub)
     store.create()

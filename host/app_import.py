@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType, TracebackType
 
-from host.config import DATA_DIR_NAME
-from host.errors import AppLoadError
+from funcpy.host.config import DATA_DIR_NAME
+from funcpy.host.errors import AppLoadError
 
 SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
 DEFAULT_SCRIPT_FILE = "function_app.py"
@@ -83,9 +83,10 @@ def _app_frames(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
-# func-py's own packages: never re-imported, even when the app folder contains them (as this
-# repository's demo app does) and they are imported lazily after the app.
-_HOST_PACKAGES = frozenset({"host", "triggers"})
+# func-py's own package (`funcpy.host`, `funcpy.triggers`): never re-imported, even when the
+# app folder contains its folders (as this repository's demo app does) and its modules are
+# imported lazily after the app. An app's own `host` or `triggers` module is the app's.
+_HOST_PACKAGES = frozenset({"funcpy"})
 
 
 class AppImporter:

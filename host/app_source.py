@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host.errors import FuncPyError
+from funcpy.host.errors import FuncPyError
 
 APP_FILE = "function_app.py"
 APP_CLASSES = {

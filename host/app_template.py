@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from host.config import DATA_DIR_NAME
-from host.errors import FuncPyError
+from funcpy.host.config import DATA_DIR_NAME
+from funcpy.host.errors import FuncPyError
 
 DEBUG_PORT = 9091  # the port the VS Code extension's launch.json attaches to
 TASK_LABEL = "func-py: host start"

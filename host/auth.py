@@ -23,8 +23,8 @@ import hmac
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from host.errors import SettingsError
-from host.secrets import SECRETS_FILE_SETTING, SecretsError, load_secrets, setting_name
+from funcpy.host.errors import SettingsError
+from funcpy.host.secrets import SECRETS_FILE_SETTING, SecretsError, load_secrets, setting_name
 
 MASTER_KEY_SETTING = "FUNCPY_MASTER_KEY"
 HOST_KEYS_SETTING = "FUNCPY_FUNCTION_KEYS"

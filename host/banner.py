@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from host.runtime import Runtime
+    from funcpy.host.runtime import Runtime
 
 
 def banner(runtime: Runtime) -> str:

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from host.index import Binding
-from host.settings import resolve_setting_refs
-from triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES
+from funcpy.host.index import Binding
+from funcpy.host.settings import resolve_setting_refs
+from funcpy.triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES
 
 _BINDING_NAME = re.compile(r"^([a-zA-Z][a-zA-Z0-9]{0,127}|\$return)$")
 
@@ -63,7 +63,7 @@ def check_output_names(bindings: Sequence[Binding]) -> None:
     """A queue output whose name needs no binding expression is checked at load time (with the
     extension's message), so a bad name puts its function in error instead of failing every
     call; names with `{...}` are checked when filled in."""
-    from triggers.queue_options import normalize_queue_name
+    from funcpy.triggers.queue_options import normalize_queue_name
 
     for b in bindings:
         name = str(b.get("queueName") or "")

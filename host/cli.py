@@ -14,20 +14,25 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from host import __version__
-from host.banner import WORKER_READY, banner, host_lock_line
-from host.config import HostConfig, build_config
-from host.debugging import plan_debugging, start_debugger, wait_for_client
-from host.durable_sdk import import_durable_sdk
-from host.errors import AppLoadError, FuncPyError
-from host.json_output import open_json_output
-from host.logs import log, setup_logging
-from host.start_flags import add_start_arguments, ignored_flags, normalize_argv, user_log_level
-from host.tls import TlsFiles, prepare_tls
+from funcpy.host import __version__
+from funcpy.host.banner import WORKER_READY, banner, host_lock_line
+from funcpy.host.config import HostConfig, build_config
+from funcpy.host.debugging import plan_debugging, start_debugger, wait_for_client
+from funcpy.host.durable_sdk import import_durable_sdk
+from funcpy.host.errors import AppLoadError, FuncPyError
+from funcpy.host.json_output import open_json_output
+from funcpy.host.logs import log, setup_logging
+from funcpy.host.start_flags import (
+    add_start_arguments,
+    ignored_flags,
+    normalize_argv,
+    user_log_level,
+)
+from funcpy.host.tls import TlsFiles, prepare_tls
 
 if TYPE_CHECKING:
-    from host.http_limits import HeadLimits
-    from host.runtime import Runtime
+    from funcpy.host.http_limits import HeadLimits
+    from funcpy.host.runtime import Runtime
 
 _T0 = time.perf_counter()
 
@@ -47,10 +52,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"func-py {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _start_parser(sub)
-    from host.durable_cli import add_durable_parser
-    from host.init_cmd import add_init_parser
-    from host.queue_cli import add_queue_parser
-    from host.scaffold_cli import add_scaffold_parsers
+    from funcpy.host.durable_cli import add_durable_parser
+    from funcpy.host.init_cmd import add_init_parser
+    from funcpy.host.queue_cli import add_queue_parser
+    from funcpy.host.scaffold_cli import add_scaffold_parsers
 
     add_durable_parser(sub)
     add_init_parser(sub)
@@ -115,7 +120,7 @@ def start(args: argparse.Namespace) -> int:
         wait_for_client(debug)
 
     import_durable_sdk()
-    from host.runtime import Runtime
+    from funcpy.host.runtime import Runtime
 
     runtime = Runtime(config)
     if not config.production:  # production loads the app once health checks can answer
@@ -177,8 +182,8 @@ def _require_keys() -> None:
     """Production enforces keys: with none at all, /admin, the durable API and every
     function-level route would refuse everyone, so refuse to start instead; and a short or
     blank key (a placeholder) would open the app to anyone, so refuse that too."""
-    from host.auth import KeyRing, require_strong_keys
-    from host.secrets import NO_KEYS_MESSAGE
+    from funcpy.host.auth import KeyRing, require_strong_keys
+    from funcpy.host.secrets import NO_KEYS_MESSAGE
 
     if KeyRing.from_settings(os.environ).empty:  # also reads (and checks) a secrets file
         raise FuncPyError(NO_KEYS_MESSAGE)
@@ -187,16 +192,15 @@ def _require_keys() -> None:
 
 async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = None) -> int:
     import uvicorn
-
-    from host.http_limits import HeadLimits
-    from host.reload import ReloadWatcher
-    from host.runtime import Runtime
-    from host.server import HostApp, build_asgi
-    from host.stopping import Stopping, exit_now
+    from funcpy.host.http_limits import HeadLimits
+    from funcpy.host.reload import ReloadWatcher
+    from funcpy.host.runtime import Runtime
+    from funcpy.host.server import HostApp, build_asgi
+    from funcpy.host.stopping import Stopping, exit_now
 
     assert isinstance(runtime, Runtime)
     config = runtime.config
-    from triggers.durable_client import api_routes
+    from funcpy.triggers.durable_client import api_routes
 
     host_app = HostApp(runtime, extra_routes=api_routes(runtime), load_app=config.production)
     watcher: ReloadWatcher | None = None
@@ -240,9 +244,9 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
     if tls is not None:
         server.config.load()  # reads the key and chain into the SSL context...
         tls.remove()  # ...so the file with the private key need not outlive this line
-        from host.rpc_listener import RpcListener
-        from host.taskhub.api_requests import PREFIX
-        from triggers.durable_client import RPC_SEGMENT
+        from funcpy.host.rpc_listener import RpcListener
+        from funcpy.host.taskhub.api_requests import PREFIX
+        from funcpy.triggers.durable_client import RPC_SEGMENT
 
         # The durable client calls back over plain HTTP (see host/rpc_listener.py).
         rpc = RpcListener(server.config.loaded_app, f"{PREFIX}/{RPC_SEGMENT}/")
@@ -267,7 +271,7 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
 def _http_protocol(limits: HeadLimits) -> type[asyncio.Protocol] | str:
     """httptools with the head limits; without httptools, h11 (which enforces only the size,
     through h11_max_incomplete_event_size, answering 400)."""
-    from host.http_limits import protocol_class
+    from funcpy.host.http_limits import protocol_class
 
     try:
         import httptools  # noqa: F401
@@ -278,10 +282,9 @@ def _http_protocol(limits: HeadLimits) -> type[asyncio.Protocol] | str:
 
 def _draining_server_class() -> type:
     import uvicorn
-
-    from host.http_limits import sweep_slow_heads
-    from host.server import HostApp
-    from host.stopping import Stopping
+    from funcpy.host.http_limits import sweep_slow_heads
+    from funcpy.host.server import HostApp
+    from funcpy.host.stopping import Stopping
 
     class DrainingServer(uvicorn.Server):
         """uvicorn's server with func-py's stop (host/stopping.py): one time budget for the
@@ -349,19 +352,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        and args.host_command == "start"):
             return start(args)
         if args.command == "init":
-            from host.init_cmd import run as init
+            from funcpy.host.init_cmd import run as init
 
             return init(args)
         if args.command in ("new", "templates"):
-            from host.scaffold_cli import run as scaffold
+            from funcpy.host.scaffold_cli import run as scaffold
 
             return scaffold(args)
         if args.command == "durable":
-            from host.durable_cli import run
+            from funcpy.host.durable_cli import run
 
             return run(args)
         if args.command == "queue":
-            from host.queue_cli import run as run_queue
+            from funcpy.host.queue_cli import run as run_queue
 
             return run_queue(args)
     except FuncPyError as exc:

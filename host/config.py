@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host.settings import (
+from funcpy.host.settings import (
     HostJson,
     LocalSettings,
     apply_local_settings,

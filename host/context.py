@@ -12,8 +12,7 @@ from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as azf_abc
-
-from host.logs import thread_local_storage
+from funcpy.host.logs import thread_local_storage
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from host.errors import FuncPyError
-from host.logs import flush_logs, log
-from host.start_flags import CORE_TOOLS_DEBUG_TARGETS
+from funcpy.host.errors import FuncPyError
+from funcpy.host.logs import flush_logs, log
+from funcpy.host.start_flags import CORE_TOOLS_DEBUG_TARGETS
 
 SETTING = "languageWorkers__python__arguments"  # the environment's spelling
 SETTING_KEY = "languageWorkers:python:arguments"  # .NET configuration's (local.settings.json)

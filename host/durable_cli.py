@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from host.config import build_config
-from host.durable_sdk import import_durable_sdk
-from host.errors import FuncPyError
-from host.taskhub.history import EventType, parse_time
-from host.taskhub.settings import _HUB_NAME, TaskHubSettings, open_store, taskhub_settings
-from host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, InstanceRecord, StoreError
+from funcpy.host.config import build_config
+from funcpy.host.durable_sdk import import_durable_sdk
+from funcpy.host.errors import FuncPyError
+from funcpy.host.taskhub.history import EventType, parse_time
+from funcpy.host.taskhub.settings import _HUB_NAME, TaskHubSettings, open_store, taskhub_settings
+from funcpy.host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, InstanceRecord, StoreError
 
 if TYPE_CHECKING:
-    from host.taskhub.client import TaskHubClient
+    from funcpy.host.taskhub.client import TaskHubClient
 
 # DurableTask's `Canceled` is accepted (Core Tools lists it) but no instance ever has it.
 _STATUSES = {s.lower(): s for s in (*RUNTIME_STATUSES, "Canceled")}
@@ -164,7 +164,7 @@ def add_durable_parser(sub: Any) -> None:
 
     _add(cmds, "delete-task-hub", "delete every instance, message and lease of the task hub")
 
-    from host.entity_cli import add_entity_parsers  # here: entity_cli builds on this module
+    from funcpy.host.entity_cli import add_entity_parsers  # here: entity_cli builds on this module
 
     add_entity_parsers(cmds)
 
@@ -238,7 +238,9 @@ def _print(value: Any) -> None:
 
 
 def _query(args: argparse.Namespace, *, paging: bool) -> InstanceQuery:
-    from host.taskhub.client import MAX_PAGE_SIZE  # imports the SDK: after import_durable_sdk
+    from funcpy.host.taskhub.client import (
+        MAX_PAGE_SIZE,  # imports the SDK: after import_durable_sdk
+    )
 
     statuses = None
     if args.runtime_status:
@@ -250,7 +252,7 @@ def _query(args: argparse.Namespace, *, paging: bool) -> InstanceQuery:
 
 
 def _record(client: TaskHubClient | None, instance_id: str) -> InstanceRecord:
-    from host.taskhub.client import ClientError
+    from funcpy.host.taskhub.client import ClientError
 
     record = client.get(instance_id) if client is not None else None
     if record is None:
@@ -274,8 +276,8 @@ def _accepted(instance_id: str, operation: str, **extra: Any) -> dict[str, Any]:
 
 def _execute(args: argparse.Namespace, client: TaskHubClient | None, hub: str) -> None:
     """Run the command; `client` is None when the hub's SQLite file does not exist yet."""
-    from host.entity_cli import ENTITY_COMMANDS, run_entity_command
-    from host.taskhub.client import status_json
+    from funcpy.host.entity_cli import ENTITY_COMMANDS, run_entity_command
+    from funcpy.host.taskhub.client import status_json
 
     cmd = args.durable_command
     if cmd in ENTITY_COMMANDS:
@@ -340,7 +342,7 @@ def _execute(args: argparse.Namespace, client: TaskHubClient | None, hub: str) -
 def run(args: argparse.Namespace) -> int:
     """Run one `func-py durable` command; errors a user can cause raise `FuncPyError`."""
     import_durable_sdk()
-    from host.taskhub.client import ClientError, TaskHubClient
+    from funcpy.host.taskhub.client import ClientError, TaskHubClient
 
     settings = _hub_settings(args)
     creates = args.durable_command in ("start-new", "signal-entity")

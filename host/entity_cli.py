@@ -13,10 +13,10 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
-from host.durable_cli import DurableCommandError, _add, _data, _iso_time, _positive, _print
+from funcpy.host.durable_cli import DurableCommandError, _add, _data, _iso_time, _positive, _print
 
 if TYPE_CHECKING:
-    from host.taskhub.client import TaskHubClient
+    from funcpy.host.taskhub.client import TaskHubClient
 
 ENTITY_COMMANDS = frozenset({"get-entities", "get-entity", "signal-entity", "delete-entity"})
 
@@ -68,7 +68,7 @@ def add_entity_parsers(cmds: Any) -> None:
 def _entity_id(name: str, key: str) -> dict[str, str]:
     """The entity's id as the hub holds it (and `get-entities` prints it): the name
     lower-cased. Refuses an id no entity can have, even where no hub exists yet."""
-    from host.taskhub.client import entity_problem
+    from funcpy.host.taskhub.client import entity_problem
 
     problem = entity_problem(name, key)
     if problem is not None:
@@ -77,7 +77,7 @@ def _entity_id(name: str, key: str) -> dict[str, str]:
 
 
 def _missing(name: str, key: str) -> DurableCommandError:
-    from host.taskhub.client import shown_id
+    from funcpy.host.taskhub.client import shown_id
 
     return DurableCommandError(f"No entity {shown_id(name)} with key {shown_id(key)} exists "
                                "in this task hub.")
@@ -85,7 +85,7 @@ def _missing(name: str, key: str) -> DurableCommandError:
 
 def run_entity_command(args: argparse.Namespace, client: TaskHubClient | None) -> None:
     """Run one entity command; `client` is None when the hub's SQLite file does not exist."""
-    from host.taskhub.client import MAX_PAGE_SIZE, entity_json
+    from funcpy.host.taskhub.client import MAX_PAGE_SIZE, entity_json
 
     cmd = args.durable_command
     if cmd == "get-entities":

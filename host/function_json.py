@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host.errors import SettingsError
-from host.settings import SettingReferenceError, read_json_file, resolve_setting_refs
+from funcpy.host.errors import SettingsError
+from funcpy.host.settings import SettingReferenceError, read_json_file, resolve_setting_refs
 
 FUNCTION_JSON = "function.json"
 # Utility.IsValidFunctionName: letters first, then letters, digits, '_' and '-'; never "host".

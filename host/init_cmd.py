@@ -15,10 +15,10 @@ import argparse
 import re
 from pathlib import Path
 
-from host import __version__
-from host.app_template import write_app
-from host.errors import FuncPyError
-from host.start_flags import LANGUAGE_FLAGS
+from funcpy.host import __version__
+from funcpy.host.app_template import write_app
+from funcpy.host.errors import FuncPyError
+from funcpy.host.start_flags import LANGUAGE_FLAGS
 
 DEFAULT_PYTHON = "3.11"
 CONTAINER_PORT = 8080  # a non-root process may not bind 80 under podman or Kubernetes

@@ -31,9 +31,9 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
-from host.context import Context, Out, RetryContext, TraceContext, new_trace_parent
-from host.index import Binding, FunctionInfo
-from host.logs import (
+from funcpy.host.context import Context, Out, RetryContext, TraceContext, new_trace_parent
+from funcpy.host.index import Binding, FunctionInfo
+from funcpy.host.logs import (
     InvocationTag,
     current_invocation,
     flush_logs,

@@ -18,27 +18,26 @@ from types import ModuleType
 from typing import Any
 
 import azure.functions as func
-
-from host import loader_v1
-from host.app_import import (  # noqa: F401 (re-exported: the runtime imports them from here)
+from funcpy.host import loader_v1
+from funcpy.host.app_import import (  # noqa: F401 (re-exported: the runtime imports them from here)
     DEFAULT_SCRIPT_FILE,
     SCRIPT_FILE_SETTING,
     AppImporter,
     find_app_entry,
     locate_app,
 )
-from host.binding_rules import (
+from funcpy.host.binding_rules import (
     check_bindings,
     check_output_names,
     resolve_binding,
     unsupported,
 )
-from host.config import HostConfig
-from host.errors import AppLoadError
-from host.index import FunctionIndex, FunctionInfo, fingerprint
-from host.logs import log
-from host.settings import SettingReferenceError
-from triggers import trigger_kinds
+from funcpy.host.config import HostConfig
+from funcpy.host.errors import AppLoadError
+from funcpy.host.index import FunctionIndex, FunctionInfo, fingerprint
+from funcpy.host.logs import log
+from funcpy.host.settings import SettingReferenceError
+from funcpy.triggers import trigger_kinds
 
 # The host's rules (WorkerFunctionMetadataProvider / Utility).
 _FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$", re.IGNORECASE)

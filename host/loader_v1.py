@@ -26,24 +26,23 @@ from types import TracebackType
 from typing import Any
 
 from azure.functions import meta
-
-from host.app_import import AppImporter
-from host.binding_rules import (
+from funcpy.host.app_import import AppImporter
+from funcpy.host.binding_rules import (
     check_bindings,
     check_output_names,
     resolve_binding,
     unsupported,
 )
-from host.config import HostConfig
-from host.function_json import (
+from funcpy.host.config import HostConfig
+from funcpy.host.function_json import (
     FunctionFolder,
     function_folders,
     is_disabled,
     read_function_folder,
 )
-from host.index import Binding, FunctionIndex, FunctionInfo, fingerprint
-from host.settings import SettingReferenceError
-from triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES, trigger_kinds
+from funcpy.host.index import Binding, FunctionIndex, FunctionInfo, fingerprint
+from funcpy.host.settings import SettingReferenceError
+from funcpy.triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES, trigger_kinds
 
 __all__ = ["APP_PACKAGE", "build_index", "function_folders", "mixed_app_warning"]
 

@@ -324,7 +324,7 @@ def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool,
     handler = _console = _Console()
     _json_lines = json_lines or json_file is not None
     if json_file is not None:  # --json-output-file: JSON to the file, readable on the console
-        from host.json_output import JsonFileTee
+        from funcpy.host.json_output import JsonFileTee
 
         handler.stream = JsonFileTee(handler.stream, json_file)  # type: ignore[assignment]
     handler.setFormatter(JsonFormatter() if _json_lines else ConsoleFormatter())

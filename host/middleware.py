@@ -5,12 +5,11 @@ connection.
 
 from __future__ import annotations
 
+from funcpy.host.logs import log
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from host.logs import log
 
 
 class CustomHeaders:

@@ -17,13 +17,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
+from funcpy.host.errors import FuncPyError
+from funcpy.host.taskhub.store import StoreError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from host.bodies import BodyIncomplete, BodyTooLarge, request_body
-from host.errors import FuncPyError
-from host.taskhub.store import StoreError
 
 Guard = Callable[[Request], Response | None]
 MAX_DELAY = 7 * 86400.0  # Azure's longest visibility timeout on Put Message
@@ -43,7 +42,7 @@ class QueueAdmin:
         return await asyncio.to_thread(call, store, *args)
 
     def _notify(self, queue: str) -> None:
-        from triggers.queue import QueueService
+        from funcpy.triggers.queue import QueueService
 
         for service in self.runtime.services:
             if isinstance(service, QueueService):
@@ -52,16 +51,16 @@ class QueueAdmin:
     async def queues(self, request: Request) -> Response:
         if denied := self.denied(request):
             return denied
-        from triggers import queue_store
+        from funcpy.triggers import queue_store
 
         return await self._answer(lambda: self._store_call(queue_store.list_queues))
 
     async def queue(self, request: Request) -> Response:
         if denied := self.denied(request):
             return denied
-        from triggers import queue_store
-        from triggers.queue_options import normalize_queue_name
-        from triggers.queue_store import Outgoing
+        from funcpy.triggers import queue_store
+        from funcpy.triggers.queue_options import normalize_queue_name
+        from funcpy.triggers.queue_store import Outgoing
 
         try:
             name = normalize_queue_name(request.path_params["name"])

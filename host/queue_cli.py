@@ -13,8 +13,8 @@ import json
 import sys
 from typing import Any
 
-from host.errors import FuncPyError
-from host.taskhub.store import StoreError
+from funcpy.host.errors import FuncPyError
+from funcpy.host.taskhub.store import StoreError
 
 PEEK_DEFAULT = 32
 
@@ -45,7 +45,7 @@ def _delay(text: str) -> float:
 
 def add_queue_parser(sub: Any) -> None:
     """Register `queue` and its commands on the top-level subparsers object."""
-    from host.durable_cli import _common  # the same hub options as `func-py durable`
+    from funcpy.host.durable_cli import _common  # the same hub options as `func-py durable`
 
     queue = sub.add_parser(
         "queue", help="put, peek, list or clear the app's storage queues",
@@ -82,9 +82,9 @@ def _print(value: Any) -> None:
 
 def _execute(args: argparse.Namespace, store: Any) -> None:
     """`store` is None when the hub's SQLite file does not exist yet (nothing to show)."""
-    from triggers import queue_store
-    from triggers.queue_options import normalize_queue_name
-    from triggers.queue_store import Outgoing
+    from funcpy.triggers import queue_store
+    from funcpy.triggers.queue_options import normalize_queue_name
+    from funcpy.triggers.queue_store import Outgoing
 
     cmd = args.queue_command
     if cmd == "list":
@@ -112,8 +112,8 @@ def _execute(args: argparse.Namespace, store: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one `func-py queue` command; errors a user can cause raise `FuncPyError`."""
-    from host.durable_cli import _hub_settings
-    from host.taskhub.settings import open_store
+    from funcpy.host.durable_cli import _hub_settings
+    from funcpy.host.taskhub.settings import open_store
 
     settings = _hub_settings(args)
     if settings.provider == "sqlite" and args.queue_command != "put" \

@@ -12,12 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from funcpy.host.config import DATA_DIR_NAME
+from funcpy.host.function_json import FUNCTION_JSON
+from funcpy.host.settings import HOST_JSON_FILE, LOCAL_SETTINGS_FILE
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-
-from host.config import DATA_DIR_NAME
-from host.function_json import FUNCTION_JSON
-from host.settings import HOST_JSON_FILE, LOCAL_SETTINGS_FILE
 
 IGNORED_DIRS = frozenset({
     ".venv", "venv", "env", ".python_packages", "site-packages", "node_modules", "__pycache__",

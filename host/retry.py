@@ -26,11 +26,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from host.context import RetryContext, RpcException
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import InvocationError
-from host.logs import log
-from host.settings import parse_timespan
+from funcpy.host.context import RetryContext, RpcException
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import InvocationError
+from funcpy.host.logs import log
+from funcpy.host.settings import parse_timespan
 
 FIXED_DELAY = "fixedDelay"
 EXPONENTIAL_BACKOFF = "exponentialBackoff"
@@ -195,7 +195,7 @@ def _v1_retry(fn: FunctionInfo, app_dir: Path) -> Any:
 def _decorator_settings(module_name: str) -> dict[str, Mapping[str, Any]]:
     """Function name -> `@app.retry` settings, read from the app's builders (the loader keeps
     only what the index needs)."""
-    from host.loader import find_function_app
+    from funcpy.host.loader import find_function_app
 
     module = sys.modules.get(module_name)
     if module is None:

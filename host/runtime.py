@@ -20,20 +20,20 @@ from collections.abc import MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from host.auth import KeyRing, stray_key_settings
-from host.config import HostConfig
-from host.errors import AppLoadError, SettingsError
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import Invoker
-from host.loader import AppImporter, find_app_entry, load
-from host.loader_v1 import function_folders
-from host.logs import log
-from host.retry import RETRY_TRIGGERS, RetryPolicy, from_json, function_policies
-from host.settings import HOST_JSON_FILE, HostJson, load_host_json, load_local_settings
-from host.taskhub.settings import TaskHubSettings, open_store, taskhub_settings
-from triggers import trigger_kinds
-from triggers.base import Service
-from triggers.http import HttpService
+from funcpy.host.auth import KeyRing, stray_key_settings
+from funcpy.host.config import HostConfig
+from funcpy.host.errors import AppLoadError, SettingsError
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.loader import AppImporter, find_app_entry, load
+from funcpy.host.loader_v1 import function_folders
+from funcpy.host.logs import log
+from funcpy.host.retry import RETRY_TRIGGERS, RetryPolicy, from_json, function_policies
+from funcpy.host.settings import HOST_JSON_FILE, HostJson, load_host_json, load_local_settings
+from funcpy.host.taskhub.settings import TaskHubSettings, open_store, taskhub_settings
+from funcpy.triggers import trigger_kinds
+from funcpy.triggers.base import Service
+from funcpy.triggers.http import HttpService
 
 
 def _keep_last_good(old: FunctionIndex, new: FunctionIndex) -> FunctionIndex:
@@ -82,7 +82,7 @@ class Runtime:
             if create is not None:
                 self.services.append(create(self))
         self._store: Any = None
-        from triggers.durable_client import DurableClientProvider
+        from funcpy.triggers.durable_client import DurableClientProvider
 
         self.invoker.add_provider("durableClient", DurableClientProvider(self))
         self.index = FunctionIndex()

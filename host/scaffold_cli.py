@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from host.app_source import (
+from funcpy.host.app_source import (
     APP_FILE,
     AppSource,
     ScaffoldError,
@@ -23,8 +23,8 @@ from host.app_source import (
     existing_functions,
     requirement_names,
 )
-from host.function_json import _FUNCTION_NAME  # the host's rule for function names
-from host.templates import (
+from funcpy.host.function_json import _FUNCTION_NAME  # the host's rule for function names
+from funcpy.host.templates import (
     AUTH_LEVELS,
     DEFAULT_CONNECTION,
     DEFAULT_QUEUE,
@@ -97,14 +97,14 @@ def _check_options(template: Template, args: argparse.Namespace) -> None:
     if template.name == "Timer trigger" and "%" not in args.schedule:
         from datetime import UTC
 
-        from triggers.ncrontab import ScheduleError, parse_schedule
+        from funcpy.triggers.ncrontab import ScheduleError, parse_schedule
 
         try:
             parse_schedule(args.schedule, UTC)
         except ScheduleError as exc:
             raise ScaffoldError(f"--schedule: {exc}") from None
     if template.name == "Queue trigger" and "%" not in args.queue_name:
-        from triggers.queue_options import normalize_queue_name
+        from funcpy.triggers.queue_options import normalize_queue_name
 
         try:
             normalize_queue_name(args.queue_name)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.errors import SettingsError
+from funcpy.host.errors import SettingsError
 
 SECRETS_FILE_SETTING = "FUNCPY_SECRETS_FILE"
 STORAGE_TYPE_SETTING = "AzureWebJobsSecretStorageType"

@@ -13,26 +13,25 @@ import time
 from html import escape
 from typing import Any
 
+from funcpy.host import __version__
+from funcpy.host.auth import ADMIN, key_from
+from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
+from funcpy.host.dashboard.routes import dashboard_routes
+from funcpy.host.dashboard.status import status_extras
+from funcpy.host.errors import FuncPyError
+from funcpy.host.logs import log
+from funcpy.host.middleware import AspNetCors, CustomHeaders, ErrorGuard
+from funcpy.host.queue_admin import queue_routes
+from funcpy.host.runtime import Runtime
+from funcpy.host.stopping import Stopping, drain_triggers
+from funcpy.triggers import trigger_kinds
+from funcpy.triggers.base import ManualRun
+from funcpy.triggers.http import HttpDispatcher
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from host import __version__
-from host.auth import ADMIN, key_from
-from host.bodies import BodyIncomplete, BodyTooLarge, request_body
-from host.dashboard.routes import dashboard_routes
-from host.dashboard.status import status_extras
-from host.errors import FuncPyError
-from host.logs import log
-from host.middleware import AspNetCors, CustomHeaders, ErrorGuard
-from host.queue_admin import queue_routes
-from host.runtime import Runtime
-from host.stopping import Stopping, drain_triggers
-from triggers import trigger_kinds
-from triggers.base import ManualRun
-from triggers.http import HttpDispatcher
 
 HOME_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Your Azure Function App is up and running.</title>

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from host.errors import SettingsError
+from funcpy.host.errors import SettingsError
 
 LOCAL_SETTINGS_FILE = "local.settings.json"
 HOST_JSON_FILE = "host.json"

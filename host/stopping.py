@@ -28,12 +28,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, NoReturn
 
-from host.logs import flush_all, log
+from funcpy.host.logs import flush_all, log
 
 if TYPE_CHECKING:
-    from host.index import FunctionInfo
-    from host.invoke import Invoker
-    from host.runtime import Runtime
+    from funcpy.host.index import FunctionInfo
+    from funcpy.host.invoke import Invoker
+    from funcpy.host.runtime import Runtime
 
 _KINDS = {"httpTrigger": "HTTP", "activityTrigger": "activity",
           "orchestrationTrigger": "orchestrator", "timerTrigger": "timer"}

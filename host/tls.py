@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.errors import FuncPyError
+from funcpy.host.errors import FuncPyError
 
 INSTALL_HINT = "pip install 'func-py[https]' (or: pip install cryptography)"
 

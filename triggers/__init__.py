@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from triggers.base import TriggerKind
+from funcpy.triggers.base import TriggerKind
 
 
 def trigger_kinds() -> dict[str, TriggerKind]:
     """The trigger kinds this host runs, by binding type."""
-    from triggers import activity, entity, http, orchestration, queue, timer
+    from funcpy.triggers import activity, entity, http, orchestration, queue, timer
 
     kinds: list[TriggerKind] = [http.KIND, orchestration.KIND, activity.KIND, entity.KIND,
                                 timer.KIND, queue.KIND]

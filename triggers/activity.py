@@ -8,13 +8,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
-
-from triggers.orchestration import _duplicates
+from funcpy.triggers.orchestration import _duplicates
 
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionInfo
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionInfo
+    from funcpy.triggers.base import HostServices
 
 _CONVERTER = meta.get_binding_registry().get("activityTrigger")
 

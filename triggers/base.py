@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-    from host.auth import KeyRing
-    from host.config import HostConfig
-    from host.index import FunctionIndex, FunctionInfo
-    from host.invoke import Invoker
-    from host.retry import RetryPolicy
-    from host.taskhub.settings import TaskHubSettings
+    from funcpy.host.auth import KeyRing
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionIndex, FunctionInfo
+    from funcpy.host.invoke import Invoker
+    from funcpy.host.retry import RetryPolicy
+    from funcpy.host.taskhub.settings import TaskHubSettings
 
 
 class HostServices(Protocol):

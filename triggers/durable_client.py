@@ -29,13 +29,13 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from host.durable_sdk import import_durable_sdk
-from host.taskhub.client import new_instance_id_problem, shown_id
-from host.taskhub.http_api import PREFIX, management_urls
+from funcpy.host.durable_sdk import import_durable_sdk
+from funcpy.host.taskhub.client import new_instance_id_problem, shown_id
+from funcpy.host.taskhub.http_api import PREFIX, management_urls
 
 if TYPE_CHECKING:
-    from host.index import Binding, FunctionInfo
-    from triggers.base import HostServices
+    from funcpy.host.index import Binding, FunctionInfo
+    from funcpy.triggers.base import HostServices
 
 SYSTEM_KEY_SETTING = "FUNCPY_SYSTEM_KEY"
 RPC_USER = "funcpy"
@@ -209,13 +209,12 @@ class DurableClientProvider:
 def api_routes(runtime: HostServices) -> list[Any]:
     """The management API, guarded: RPC calls prove themselves as `is_rpc_caller` says; other
     callers need the admin or durable system key when keys are enforced."""
+    from funcpy.host.auth import key_from, keys_equal
+    from funcpy.host.taskhub.api_requests import ROUTE, RPC_SCOPE_KEY
+    from funcpy.host.taskhub.http_api import ALL_METHODS, DurableApi
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
-
-    from host.auth import key_from, keys_equal
-    from host.taskhub.api_requests import ROUTE, RPC_SCOPE_KEY
-    from host.taskhub.http_api import ALL_METHODS, DurableApi
 
     def service() -> Any:
         durable = getattr(runtime, "durable", None)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from host.taskhub.instance_state import durable_name
-from triggers.orchestration import _duplicates
+from funcpy.host.taskhub.instance_state import durable_name
+from funcpy.triggers.orchestration import _duplicates
 
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionInfo
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionInfo
+    from funcpy.triggers.base import HostServices
 
 
 class EntityTriggerKind:

@@ -18,21 +18,20 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
 from azure.functions.http import HttpRequest
+from funcpy.host.auth import ADMIN, key_from, normalise_level
+from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
+from funcpy.host.invoke import InvocationError, new_invocation_id, user_frames
+from funcpy.host.logs import log
+from funcpy.host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
+from funcpy.triggers import http_streams
+from funcpy.triggers.http_response import AnyResponse, HttpFunction, bind, to_response
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from host.auth import ADMIN, key_from, normalise_level
-from host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
-from host.invoke import InvocationError, new_invocation_id, user_frames
-from host.logs import log
-from host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
-from triggers import http_streams
-from triggers.http_response import AnyResponse, HttpFunction, bind, to_response
-
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionIndex, FunctionInfo
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionIndex, FunctionInfo
+    from funcpy.triggers.base import HostServices
 
 REASON = "This function was programmatically called via the host APIs."
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "TRACE"})

@@ -26,13 +26,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
+from funcpy.host.cookies import set_cookie_lines
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from host.cookies import set_cookie_lines
-
 if TYPE_CHECKING:
-    from host.index import FunctionInfo
+    from funcpy.host.index import FunctionInfo
 
 
 class RawResponse:

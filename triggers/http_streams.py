@@ -28,14 +28,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
+from funcpy.host.bodies import BodyTooLarge
+from funcpy.host.logs import log
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
-from host.bodies import BodyTooLarge
-from host.logs import log
-
 if TYPE_CHECKING:
-    from host.index import FunctionInfo
+    from funcpy.host.index import FunctionInfo
 
 EXTENSION_BASE = "azurefunctions.extensions.base"
 INIT_INDEXING = "PYTHON_ENABLE_INIT_INDEXING"

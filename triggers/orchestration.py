@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from host.taskhub.client import TaskHubClient
-from host.taskhub.history import WORKITEMS
-from host.taskhub.hostlock import HostLock
-from host.taskhub.instance_state import durable_name
-from host.taskhub.worker import TaskHubWorker
+from funcpy.host.taskhub.client import TaskHubClient
+from funcpy.host.taskhub.history import WORKITEMS
+from funcpy.host.taskhub.hostlock import HostLock
+from funcpy.host.taskhub.instance_state import durable_name
+from funcpy.host.taskhub.worker import TaskHubWorker
 
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionIndex, FunctionInfo
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionIndex, FunctionInfo
+    from funcpy.triggers.base import HostServices
 
 log = logging.getLogger("func_py.taskhub")
 

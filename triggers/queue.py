@@ -26,14 +26,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from host.errors import FuncPyError, SettingsError
-from host.index import Binding
-from host.taskhub.hostlock import HostLock
-from host.taskhub.sqlite import SqliteStore
-from host.taskhub.store import StoreError
-from triggers import queue_store
-from triggers.base import ManualRun
-from triggers.queue_codec import (
+from funcpy.host.errors import FuncPyError, SettingsError
+from funcpy.host.index import Binding
+from funcpy.host.taskhub.hostlock import HostLock
+from funcpy.host.taskhub.sqlite import SqliteStore
+from funcpy.host.taskhub.store import StoreError
+from funcpy.triggers import queue_store
+from funcpy.triggers.base import ManualRun
+from funcpy.triggers.queue_codec import (
     MAX_TIME,
     host_messages,
     host_time,
@@ -41,23 +41,23 @@ from triggers.queue_codec import (
     trigger_value,
     worker_encode,
 )
-from triggers.queue_listener import QueueListener, QueueSpec
-from triggers.queue_options import (
+from funcpy.triggers.queue_listener import QueueListener, QueueSpec
+from funcpy.triggers.queue_options import (
     STORE_PREFIX,
     QueueOptions,
     normalize_queue_name,
     poison_queue,
     user_queue,
 )
-from triggers.queue_store import Outgoing
+from funcpy.triggers.queue_store import Outgoing
 
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionIndex, FunctionInfo
-    from host.invoke import Invoker
-    from host.taskhub.settings import TaskHubSettings
-    from host.taskhub.store import TaskHubStore
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionIndex, FunctionInfo
+    from funcpy.host.invoke import Invoker
+    from funcpy.host.taskhub.settings import TaskHubSettings
+    from funcpy.host.taskhub.store import TaskHubStore
+    from funcpy.triggers.base import HostServices
 
 
 log = logging.getLogger("func_py.queues")

@@ -30,9 +30,8 @@ from decimal import Decimal
 from typing import Any
 
 from azure.functions import meta
-
-from host.index import Binding, FunctionInfo
-from host.taskhub.store import Message
+from funcpy.host.index import Binding, FunctionInfo
+from funcpy.host.taskhub.store import Message
 
 BINARY = "base64"  # `instance_id` of a stored message whose payload is its body in base64
 TIME_TO_LIVE = timedelta(days=7)  # Azure's default; reported as ExpirationTime, not enforced

@@ -23,16 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from host.faults import fault_point
-from host.index import FunctionInfo
-from host.invoke import InvocationError, PendingOutput
-from host.taskhub.store import Message, PopReceiptMismatch, StoreError
-from triggers import queue_store
-from triggers.queue_codec import binding_data, body_of, trigger_value
-from triggers.queue_options import MIN_POLLING, QueueOptions, store_queue
+from funcpy.host.faults import fault_point
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import InvocationError, PendingOutput
+from funcpy.host.taskhub.store import Message, PopReceiptMismatch, StoreError
+from funcpy.triggers import queue_store
+from funcpy.triggers.queue_codec import binding_data, body_of, trigger_value
+from funcpy.triggers.queue_options import MIN_POLLING, QueueOptions, store_queue
 
 if TYPE_CHECKING:
-    from triggers.queue import QueueService
+    from funcpy.triggers.queue import QueueService
 
 log = logging.getLogger("func_py.queues")
 COMMIT_ATTEMPTS = 5

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from host.settings import parse_timespan
+from funcpy.host.settings import parse_timespan
 
 # User queues live in the task hub's message table beside "workitems" and "control-NN". A
 # queue name is [a-z0-9-] only, so a prefix with ':' cannot collide with any of them, whatever

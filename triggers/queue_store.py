@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from host.taskhub.store import Message, TaskHubStore, Transaction
-from triggers.queue_codec import BINARY, TIME_TO_LIVE, body_of, host_time, text_of, to_store
-from triggers.queue_options import STORE_PREFIX, store_queue, user_queue
+from funcpy.host.taskhub.store import Message, TaskHubStore, Transaction
+from funcpy.triggers.queue_codec import BINARY, TIME_TO_LIVE, body_of, host_time, text_of, to_store
+from funcpy.triggers.queue_options import STORE_PREFIX, store_queue, user_queue
 
 PEEK_MAX = 32  # Azure's Peek Messages returns at most 32
 

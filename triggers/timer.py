@@ -32,14 +32,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from host.errors import FuncPyError
-from host.logs import log
-from host.retry import RetryPolicy
-from host.taskhub.sqlite import SqliteStore
-from host.taskhub.store import Lease, StoreError
-from triggers.timer_runner import TimerRunner
-from triggers.timer_spec import TimerSpec, time_zone, trigger_value
-from triggers.timer_status import (
+from funcpy.host.errors import FuncPyError
+from funcpy.host.logs import log
+from funcpy.host.retry import RetryPolicy
+from funcpy.host.taskhub.sqlite import SqliteStore
+from funcpy.host.taskhub.store import Lease, StoreError
+from funcpy.triggers.timer_runner import TimerRunner
+from funcpy.triggers.timer_spec import TimerSpec, time_zone, trigger_value
+from funcpy.triggers.timer_status import (
     ScheduleStatus,
     payload,
     ran_already,
@@ -47,11 +47,11 @@ from triggers.timer_status import (
 )
 
 if TYPE_CHECKING:
-    from host.config import HostConfig
-    from host.index import FunctionIndex, FunctionInfo
-    from host.invoke import Invoker
-    from host.taskhub.store import TaskHubStore
-    from triggers.base import HostServices
+    from funcpy.host.config import HostConfig
+    from funcpy.host.index import FunctionIndex, FunctionInfo
+    from funcpy.host.invoke import Invoker
+    from funcpy.host.taskhub.store import TaskHubStore
+    from funcpy.triggers.base import HostServices
 
 __all__ = ["KIND", "TimerService", "TimerSpec", "time_zone", "trigger_value"]
 T = TypeVar("T")

@@ -10,15 +10,15 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from host.logs import log
-from host.retry import execute_with_retries
-from host.taskhub.store import Lease, StoreError
-from triggers.timer_spec import TimerSpec, trigger_value
-from triggers.timer_status import ScheduleStatus, check_past_due, claim_key, payload
+from funcpy.host.logs import log
+from funcpy.host.retry import execute_with_retries
+from funcpy.host.taskhub.store import Lease, StoreError
+from funcpy.triggers.timer_spec import TimerSpec, trigger_value
+from funcpy.triggers.timer_status import ScheduleStatus, check_past_due, claim_key, payload
 
 if TYPE_CHECKING:
-    from host.index import FunctionInfo
-    from triggers.timer import TimerService
+    from funcpy.host.index import FunctionInfo
+    from funcpy.triggers.timer import TimerService
 
 
 class TimerRunner:

@@ -11,11 +11,11 @@ from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from triggers.ncrontab import Schedule, parse_schedule
-from triggers.timer_status import timer_request
+from funcpy.triggers.ncrontab import Schedule, parse_schedule
+from funcpy.triggers.timer_status import timer_request
 
 if TYPE_CHECKING:
-    from host.index import FunctionInfo
+    from funcpy.host.index import FunctionInfo
 
 
 def time_zone(environ: Mapping[str, str]) -> tuple[tzinfo, str]:

@@ -16,8 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from azure.functions import meta
-
-from triggers.ncrontab import IntervalSchedule, Schedule
+from funcpy.triggers.ncrontab import IntervalSchedule, Schedule
 
 # .NET's DateTime.MinValue, which the monitor stores as `Last` before a timer's first run.
 NEVER = datetime(1, 1, 1, tzinfo=UTC)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from triggers.timer_spec import TimerSpec
+from funcpy.triggers.timer_spec import TimerSpec
 
 if TYPE_CHECKING:
-    from host.runtime import Runtime
+    from funcpy.host.runtime import Runtime
 
 NEXT_OCCURRENCES = 5
 

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
-
-from host.faults import fault_point
-from host.index import FunctionInfo
-from host.invoke import InvocationError, user_frames
-from host.taskhub.history import (
+from funcpy.host.faults import fault_point
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import InvocationError, user_frames
+from funcpy.host.taskhub.history import (
     BATCH,
     WORKITEMS,
     ControlMessage,
@@ -38,14 +37,14 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
-from host.taskhub.http_activity import HttpActivity, is_http_activity
-from host.taskhub.instance_state import MAX_DEQUEUE
-from host.taskhub.isolation import is_suspect
-from host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
-from host.taskhub.supervise import keep_running
+from funcpy.host.taskhub.http_activity import HttpActivity, is_http_activity
+from funcpy.host.taskhub.instance_state import MAX_DEQUEUE
+from funcpy.host.taskhub.isolation import is_suspect
+from funcpy.host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
+from funcpy.host.taskhub.supervise import keep_running
 
 if TYPE_CHECKING:
-    from host.taskhub.worker import TaskHubWorker
+    from funcpy.host.taskhub.worker import TaskHubWorker
 
 log = logging.getLogger("func_py.taskhub")
 _ACTIVITY = meta.get_binding_registry().get("activityTrigger")

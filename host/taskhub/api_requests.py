@@ -9,10 +9,9 @@ import asyncio
 import math
 from urllib.parse import quote, unquote_to_bytes
 
+from funcpy.host.taskhub.client import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ClientError, shown_id
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-
-from host.taskhub.client import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ClientError, shown_id
 
 PREFIX = "/runtime/webhooks/durabletask"
 # `?timeout=` waits at most this long: Azure's front end ends any HTTP request after 230 s

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from host.taskhub.entity_ids import new_request, scheduler_id, split_scheduler_id
-from host.taskhub.history import (
+from funcpy.host.taskhub.entity_ids import new_request, scheduler_id, split_scheduler_id
+from funcpy.host.taskhub.history import (
     ControlMessage,
     Event,
     EventType,
@@ -28,9 +28,9 @@ from host.taskhub.history import (
     partition_of,
     status_time,
 )
-from host.taskhub.instance_state import TERMINAL
-from host.taskhub.rewind import failed_activities
-from host.taskhub.store import InstanceExists, InstanceQuery, InstanceRecord
+from funcpy.host.taskhub.instance_state import TERMINAL
+from funcpy.host.taskhub.rewind import failed_activities
+from funcpy.host.taskhub.store import InstanceExists, InstanceQuery, InstanceRecord
 
 # The extension's rules for a new instance id (DurableClient.StartNewAsync): at most 256
 # characters (MaxInstanceIdLength), no '/', '\\', '#', '?' or control character (.NET

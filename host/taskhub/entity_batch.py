@@ -19,17 +19,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from host.index import FunctionInfo
-from host.invoke import InvocationError
-from host.taskhub.entity_ids import (
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import InvocationError
+from funcpy.host.taskhub.entity_ids import (
     OperationRequest,
     request_of,
     response_event,
     split_scheduler_id,
 )
-from host.taskhub.history import ControlMessage
-from host.taskhub.instance_state import MAX_DEQUEUE, Effects, Outgoing
-from host.taskhub.store import InstanceRecord, Message
+from funcpy.host.taskhub.history import ControlMessage
+from funcpy.host.taskhub.instance_state import MAX_DEQUEUE, Effects, Outgoing
+from funcpy.host.taskhub.store import InstanceRecord, Message
 
 log = logging.getLogger("func_py.taskhub")
 

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from host.taskhub.history import ControlMessage, Event, EventType, event
+from funcpy.host.taskhub.history import ControlMessage, Event, EventType, event
 
 ENTITY_PREFIX = "@"
 

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from host.index import FunctionInfo
-from host.invoke import InvocationError
-from host.taskhub.entity_ids import OperationRequest
-from host.taskhub.history import (
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import InvocationError
+from funcpy.host.taskhub.entity_ids import OperationRequest
+from funcpy.host.taskhub.history import (
     COMPLETION_ID_KEY,
     WORKITEMS,
     ControlMessage,
@@ -29,7 +29,7 @@ from host.taskhub.history import (
     execution_started,
     timestamp,
 )
-from host.taskhub.instance_state import (  # noqa: F401 (re-exported for the worker and tests)
+from funcpy.host.taskhub.instance_state import (  # noqa: F401 (re-exported for the worker and tests)
     MAX_DEQUEUE,
     REPLAY_EVERY_EPISODE_EVENTS,
     SUSPENDED_RECHECK_SECONDS,
@@ -41,7 +41,7 @@ from host.taskhub.instance_state import (  # noqa: F401 (re-exported for the wor
     durable_name,
     state_from_history,
 )
-from host.taskhub.replay import (
+from funcpy.host.taskhub.replay import (
     HTTP_ACTIVITY,
     NewTask,
     NonDeterminism,
@@ -49,7 +49,7 @@ from host.taskhub.replay import (
     Session,
     Unsupported,
 )
-from host.taskhub.store import InstanceRecord, Message
+from funcpy.host.taskhub.store import InstanceRecord, Message
 
 Invoke = Callable[[FunctionInfo, Callable[[], Outcome]], Awaitable[Outcome]]
 

@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from host.errors import SettingsError
+from funcpy.host.errors import SettingsError
 
 
 class HostLock:

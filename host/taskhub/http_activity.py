@@ -32,17 +32,16 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-
-from host.invoke import new_invocation_id
-from host.logs import (
+from funcpy.host.invoke import new_invocation_id
+from funcpy.host.logs import (
     InvocationTag,
     current_invocation,
     forget_invocation,
     host_line,
     remember_invocation,
 )
-from host.taskhub.history import Event, EventType, WorkItem, event
-from host.taskhub.replay import HTTP_ACTIVITY
+from funcpy.host.taskhub.history import Event, EventType, WorkItem, event
+from funcpy.host.taskhub.replay import HTTP_ACTIVITY
 
 log = logging.getLogger("func_py.taskhub")
 

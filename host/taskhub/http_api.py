@@ -19,13 +19,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from host.bodies import BodyIncomplete, BodyTooLarge, request_body
-from host.config import DEFAULT_MAX_BODY
-from host.taskhub.api_requests import (
+from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
+from funcpy.host.config import DEFAULT_MAX_BODY
+from funcpy.host.taskhub.api_requests import (
     MIN_POLL_SECONDS,
     PREFIX,
     client_gone,
@@ -36,9 +32,12 @@ from host.taskhub.api_requests import (
     path_parts,
     seconds,
 )
-from host.taskhub.client import ClientError, TaskHubClient, status_json
-from host.taskhub.history import parse_time
-from host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, StoreError
+from funcpy.host.taskhub.client import ClientError, TaskHubClient, status_json
+from funcpy.host.taskhub.history import parse_time
+from funcpy.host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, StoreError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 log = logging.getLogger("func_py.taskhub")
 
@@ -171,7 +170,7 @@ class DurableApi:
             return await self._start(request, parts[1], "/".join(parts[2:]) or None)
         if head == "entities":
             # Imported here: entity_api builds on this module's helpers.
-            from host.taskhub.entity_api import entity_route
+            from funcpy.host.taskhub.entity_api import entity_route
 
             return await entity_route(self, request, parts[1:], m)
         if head != "instances":

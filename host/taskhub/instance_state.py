@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from host.index import FunctionInfo
-from host.taskhub.history import COMPLETION_ID_KEY, Event, EventType
-from host.taskhub.replay import Session, scheduled_in
-from host.taskhub.store import InstanceRecord, Message
+from funcpy.host.index import FunctionInfo
+from funcpy.host.taskhub.history import COMPLETION_ID_KEY, Event, EventType
+from funcpy.host.taskhub.replay import Session, scheduled_in
+from funcpy.host.taskhub.store import InstanceRecord, Message
 
 # The replay check replays every episode of an instance while its history has at most this
 # many events; beyond, each time the history has doubled since the last replay (a replay costs

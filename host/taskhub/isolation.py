@@ -30,7 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from host.taskhub.store import Message
+from funcpy.host.taskhub.store import Message
 
 log = logging.getLogger("func_py.taskhub")
 WAIT_SECONDS = 30.0

@@ -20,12 +20,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from host.taskhub.history import control_queue
-from host.taskhub.store import Lease, StoreError
-from host.taskhub.supervise import keep_running
+from funcpy.host.taskhub.history import control_queue
+from funcpy.host.taskhub.store import Lease, StoreError
+from funcpy.host.taskhub.supervise import keep_running
 
 if TYPE_CHECKING:
-    from host.taskhub.worker import TaskHubWorker
+    from funcpy.host.taskhub.worker import TaskHubWorker
 
 log = logging.getLogger("func_py.taskhub")
 BALANCE_SECONDS = 1.0

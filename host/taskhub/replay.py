@@ -34,8 +34,7 @@ from azure.durable_functions.models.history import HistoryEvent
 from azure.durable_functions.models.Task import AtomicTask
 from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
 from azure.functions._durable_functions import df_dumps
-
-from host.taskhub.history import SCHEDULING, Event, EventType
+from funcpy.host.taskhub.history import SCHEDULING, Event, EventType
 
 ERROR_LABEL = "\n\n$OutOfProcData$:"
 _UTC = dateutil.tz.tzutc()

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from host.taskhub.history import WORKITEMS, ControlMessage, Event, EventType, WorkItem, event
-from host.taskhub.replay import HTTP_ACTIVITY
-from host.taskhub.store import InstanceRecord
+from funcpy.host.taskhub.history import WORKITEMS, ControlMessage, Event, EventType, WorkItem, event
+from funcpy.host.taskhub.replay import HTTP_ACTIVITY
+from funcpy.host.taskhub.store import InstanceRecord
 
 
 def failed_activities(history: list[Event]) -> list[int]:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host.config import HostConfig
-from host.errors import SettingsError
-from host.settings import SettingReferenceError, resolve_setting_refs
+from funcpy.host.config import HostConfig
+from funcpy.host.errors import SettingsError
+from funcpy.host.settings import SettingReferenceError, resolve_setting_refs
 
 DEFAULT_HUB = "TestHubName"
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
@@ -158,17 +158,17 @@ def taskhub_settings(config: HostConfig, environ: Mapping[str, str]) -> TaskHubS
 
 def open_store(settings: TaskHubSettings, clock: Callable[[], float] | None = None) -> Any:
     """Open (and create or upgrade) the hub's store; errors name the setting at fault."""
-    from host.taskhub.store import StoreError
+    from funcpy.host.taskhub.store import StoreError
 
     kwargs = {"clock": clock} if clock is not None else {}
     try:
         if settings.provider == "postgres":
-            from host.taskhub.postgres import PostgresStore
+            from funcpy.host.taskhub.postgres import PostgresStore
 
             assert settings.conninfo is not None
             store: Any = PostgresStore(settings.conninfo, settings.hub, **kwargs)
         else:
-            from host.taskhub.sqlite import SqliteStore
+            from funcpy.host.taskhub.sqlite import SqliteStore
 
             store = SqliteStore(settings.sqlite_path, settings.hub, **kwargs)
         store.create()

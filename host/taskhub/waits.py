@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from host.taskhub.store import StoreError
+from funcpy.host.taskhub.store import StoreError
 
 log = logging.getLogger("func_py.taskhub")
 

@@ -21,13 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from host.faults import fault_point
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import Invoker
-from host.taskhub.activities import ActivityWorker
-from host.taskhub.entity_batch import EntityBatchRunner
-from host.taskhub.entity_ids import is_entity_id
-from host.taskhub.episode import (
+from funcpy.host.faults import fault_point
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.taskhub.activities import ActivityWorker
+from funcpy.host.taskhub.entity_batch import EntityBatchRunner
+from funcpy.host.taskhub.entity_ids import is_entity_id
+from funcpy.host.taskhub.episode import (
     MAX_DEQUEUE,
     TERMINAL,
     Effects,
@@ -36,7 +36,7 @@ from host.taskhub.episode import (
     durable_name,
     state_from_history,
 )
-from host.taskhub.history import (
+from funcpy.host.taskhub.history import (
     BATCH,
     WORKITEMS,
     ControlMessage,
@@ -45,21 +45,21 @@ from host.taskhub.history import (
     control_queue,
     partition_of,
 )
-from host.taskhub.isolation import Isolation, is_suspect
-from host.taskhub.partitions import PartitionLeases
-from host.taskhub.replay import Outcome
-from host.taskhub.rewind import rewind_effects
-from host.taskhub.settings import TaskHubSettings
-from host.taskhub.store import (
+from funcpy.host.taskhub.isolation import Isolation, is_suspect
+from funcpy.host.taskhub.partitions import PartitionLeases
+from funcpy.host.taskhub.replay import Outcome
+from funcpy.host.taskhub.rewind import rewind_effects
+from funcpy.host.taskhub.settings import TaskHubSettings
+from funcpy.host.taskhub.store import (
     InstanceRecord,
     Lease,
     Message,
     StoreBusy,
     StoreError,
 )
-from host.taskhub.supervise import keep_running
-from host.taskhub.waits import QueueWaits
-from host.taskhub.writes import write_effects, write_repair
+from funcpy.host.taskhub.supervise import keep_running
+from funcpy.host.taskhub.waits import QueueWaits
+from funcpy.host.taskhub.writes import write_effects, write_repair
 
 log = logging.getLogger("func_py.taskhub")
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from host.taskhub.history import (
+from funcpy.host.taskhub.history import (
     WORKITEMS,
     ControlMessage,
     Event,
@@ -18,8 +18,8 @@ from host.taskhub.history import (
     event,
     partition_of,
 )
-from host.taskhub.instance_state import TERMINAL, Effects, Outgoing
-from host.taskhub.store import InstanceRecord, Message
+from funcpy.host.taskhub.instance_state import TERMINAL, Effects, Outgoing
+from funcpy.host.taskhub.store import InstanceRecord, Message
 
 
 def write_effects(tx: Any, instance_id: str, fx: Effects, partitions: int, now: float) -> None:

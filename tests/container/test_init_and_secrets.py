@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from funcpy.host.auth import ADMIN, ANONYMOUS, FUNCTION, KeyRing
+from funcpy.host.errors import FuncPyError
+from funcpy.host.init_cmd import DOCKERIGNORE, write_container_files
+from funcpy.host.secrets import SecretsError, load_secrets
 
-from host.auth import ADMIN, ANONYMOUS, FUNCTION, KeyRing
-from host.errors import FuncPyError
-from host.init_cmd import DOCKERIGNORE, write_container_files
-from host.secrets import SecretsError, load_secrets
 from tests.harness import FUNC_PY
 
 

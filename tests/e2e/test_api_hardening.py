@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from funcpy.triggers.durable_client import RPC_SECRET, RPC_USER, is_rpc_caller
 
 from tests.conftest import APPS
 from tests.e2e.test_durable_cli import durable as durable_cli
 from tests.harness import HostProcess, wait_until
-from triggers.durable_client import RPC_SECRET, RPC_USER, is_rpc_caller
 
 API = "/runtime/webhooks/durabletask"
 MASTER = "hardening-master-key-0123456789"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import APPS
-from tests.harness import HostProcess, run_start
+from tests.harness import HostProcess, run_start, wait_until
 
 
 def _host(tmp_path_factory: pytest.TempPathFactory, app: str, *args: str,
@@ -259,3 +260,41 @@ def test_function_status_endpoint(broken: HostProcess) -> None:
         assert c.get("/admin/functions/NO_TRIGGER/status").json()["errors"]  # any case
         assert c.get("/admin/functions/nope/status").status_code == 404
 
+
+
+# -- app modules named like func-py's folders ------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["modules", "package"])
+def test_app_modules_named_host_and_triggers_do_not_clash_with_func_py(
+        tmp_path: Path, layout: str) -> None:
+    """func-py imports itself as `funcpy.host` / `funcpy.triggers`: an app's own `host.py`,
+    `triggers.py` or `host/` package is the app's (it failed with "cannot import name" when
+    func-py's packages were the top-level `host` and `triggers`)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "host.json").write_text('{"version": "2.0"}')
+    (app / "triggers.py").write_text("def greet(name):\n    return f'hi {name}'\n")
+    if layout == "modules":
+        (app / "host.py").write_text("WHERE = 'host.py'\n")
+    else:
+        (app / "host").mkdir()
+        (app / "host" / "__init__.py").write_text("WHERE = 'host/ package'\n")
+    (app / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "from host import WHERE\n"
+        "from triggers import greet\n\n"
+        "app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)\n\n\n"
+        "@app.route(route='hello')\n"
+        "def hello(req: func.HttpRequest) -> str:\n"
+        "    return f'{greet(\"ada\")} from {WHERE}'\n")
+    with HostProcess(app, log_path=tmp_path / "host.log") as h, h.client() as c:
+        assert c.get("/api/hello").text == (
+            "hi ada from " + ("host.py" if layout == "modules" else "host/ package"))
+        # Hot reload re-imports the app's modules, never func-py's.
+        (app / "triggers.py").write_text("def greet(name):\n    return f'hello {name}'\n")
+        (app / "function_app.py").write_text(
+            (app / "function_app.py").read_text().replace("hello')", "hello2')"))
+        wait_until(lambda: c.get("/api/hello2").status_code == 200, timeout=20,
+                   what="the reloaded app")
+        assert c.get("/api/hello2").text.startswith("hello ada from ")

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from funcpy.host.taskhub import SqliteStore
+from funcpy.host.taskhub.entity_ids import OperationRequest, request_of, scheduler_id
+from funcpy.host.taskhub.history import ControlMessage, EventType
+from funcpy.host.taskhub.store import InstanceRecord
 
-from host.taskhub import SqliteStore
-from host.taskhub.entity_ids import OperationRequest, request_of, scheduler_id
-from host.taskhub.history import ControlMessage, EventType
-from host.taskhub.store import InstanceRecord
 from tests.e2e.test_durable_cli import durable as durable_cli
 from tests.e2e.test_durable_cli import fails, ok
 from tests.harness import HostProcess

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from funcpy.triggers import http_streams
 
 from tests.conftest import APPS
 from tests.harness import HostProcess, wait_until
-from triggers import http_streams
 
 BODY_LIMIT = 4096
 TIMEOUT = httpx.Timeout(10.0)

@@ -133,7 +133,7 @@ def pg_env() -> Iterator[dict[str, str]]:
     yield {"FUNCPY_PG": POSTGRES, "FUNCPY_LEASE_SECONDS": "4", f"{prefix}hubName": hub,
            f"{prefix}storageProvider__type": "postgres",
            f"{prefix}storageProvider__connectionStringName": "FUNCPY_PG"}
-    from host.taskhub.postgres import PostgresStore
+    from funcpy.host.taskhub.postgres import PostgresStore
 
     store = PostgresStore(POSTGRES, hub)
     store.delete_hub()

@@ -33,7 +33,7 @@ def hub_env(tmp_path: Path) -> Iterator[dict[str, str]]:
            "FUNCPY_TEST_TICKS": str(tmp_path / "ticks.log"),
            "FUNCPY_TEST_OVERLAPS": str(tmp_path / "overlaps.log")}
     yield env
-    from host.taskhub.postgres import PostgresStore
+    from funcpy.host.taskhub.postgres import PostgresStore
 
     store = PostgresStore(str(POSTGRES), hub)
     store.delete_hub()
@@ -137,7 +137,7 @@ def test_hosts_started_together_split_the_partitions_and_survive_a_holder_kill(
     """Three hosts started at once converge to an even split within a couple of seconds
     (balance is checked every second, not only at lease renewals), so killing one soon after
     start leaves partitions behind, and the survivors take them over when its leases expire."""
-    from host.taskhub.history import partition_of
+    from funcpy.host.taskhub.history import partition_of
 
     env = {**hub_env, "FUNCPY_LEASE_SECONDS": "6"}
     hosts = [HostProcess(APPS / "scaleout", "--no-reload", env=env,

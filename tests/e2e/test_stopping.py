@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from funcpy.host.invoke import Invoker
+from funcpy.host.stopping import Stopping
 
-from host.invoke import Invoker
-from host.stopping import Stopping
 from tests.conftest import APPS
 from tests.harness import HostProcess, wait_until
 

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from funcpy.host.taskhub.settings import DEFAULT_HUB
+from funcpy.host.taskhub.sqlite import SqliteStore
+from funcpy.triggers.ncrontab import parse_schedule
+from funcpy.triggers.timer_status import ScheduleStatus, status_key
 
-from host.taskhub.settings import DEFAULT_HUB
-from host.taskhub.sqlite import SqliteStore
 from tests.conftest import APPS
 from tests.harness import HostProcess, wait_until
-from triggers.ncrontab import parse_schedule
-from triggers.timer_status import ScheduleStatus, status_key
 
 SIX_HOURS = parse_schedule("0 0 */6 * * *", UTC)
 

@@ -24,7 +24,7 @@ def pg_hub() -> Iterator[str]:
     stops its hosts first)."""
     hub = f"Soak{uuid.uuid4().hex[:10]}"
     yield hub
-    from host.taskhub.postgres import PostgresStore
+    from funcpy.host.taskhub.postgres import PostgresStore
 
     store = PostgresStore(str(POSTGRES), hub)
     try:

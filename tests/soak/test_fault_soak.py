@@ -104,7 +104,7 @@ def test_sqlite_kill_9_at_random_moments(soak_app: Path, tmp_path: Path) -> None
 @pytest.mark.postgres
 @pytest.mark.skipif(not POSTGRES, reason="set FUNCPY_TEST_POSTGRES to a PostgreSQL URL")
 def test_pg_kill_9_of_partition_holders(pg_hub: str, soak_app: Path, tmp_path: Path) -> None:
-    from host.taskhub.postgres import PostgresStore
+    from funcpy.host.taskhub.postgres import PostgresStore
 
     rng, seed = seeded_rng("pg kill -9")
     runs = tmp_path / "runs.log"

@@ -87,7 +87,7 @@ def test_three_fanouts_of_2000_on_one_host(pg_hub: str, soak_app: Path,
 
 def test_three_fanouts_of_2000_on_three_hosts(pg_hub: str, soak_app: Path,
                                               tmp_path: Path) -> None:
-    from host.taskhub.postgres import PostgresStore
+    from funcpy.host.taskhub.postgres import PostgresStore
 
     runs = tmp_path / "runs.log"
     hosts = [launch(soak_app, pg_env(pg_hub, runs, f"funcpy-soak-{pg_hub}-h{i}"),

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from host.taskhub import PostgresStore, SqliteStore
-from host.taskhub.sqlstore import SqlStore
+from funcpy.host.taskhub import PostgresStore, SqliteStore
+from funcpy.host.taskhub.sqlstore import SqlStore
 
 POSTGRES = os.environ.get("FUNCPY_TEST_POSTGRES")
 

@@ -9,15 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from host.taskhub.client import (
+from funcpy.host.taskhub.client import (
     MAX_ENTITY_SCANS,
     ClientError,
     TaskHubClient,
     entity_json,
 )
-from host.taskhub.entity_ids import request_of, scheduler_id
-from host.taskhub.history import (
+from funcpy.host.taskhub.entity_ids import request_of, scheduler_id
+from funcpy.host.taskhub.history import (
     ControlMessage,
     EventType,
     control_queue,
@@ -25,8 +24,9 @@ from host.taskhub.history import (
     status_time,
     timestamp,
 )
-from host.taskhub.sqlstore import SqlStore
-from host.taskhub.store import InstanceQuery, InstanceRecord
+from funcpy.host.taskhub.sqlstore import SqlStore
+from funcpy.host.taskhub.store import InstanceQuery, InstanceRecord
+
 from tests.taskhub.conftest import FakeClock
 
 PARTITIONS = 4

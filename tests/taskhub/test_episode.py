@@ -12,17 +12,16 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-
-from host.index import FunctionInfo
-from host.invoke import InvocationError
-from host.taskhub.episode import (
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import InvocationError
+from funcpy.host.taskhub.episode import (
     SUSPENDED_RECHECK_SECONDS,
     Effects,
     EpisodeRunner,
     InstanceState,
     state_from_history,
 )
-from host.taskhub.history import (
+from funcpy.host.taskhub.history import (
     WORKITEMS,
     ControlMessage,
     Event,
@@ -31,8 +30,9 @@ from host.taskhub.history import (
     event,
     execution_started,
 )
-from host.taskhub.replay import Outcome
-from host.taskhub.store import InstanceRecord, Message
+from funcpy.host.taskhub.replay import Outcome
+from funcpy.host.taskhub.store import InstanceRecord, Message
+
 from tests.taskhub.conftest import FakeClock
 
 app = df.DFApp()

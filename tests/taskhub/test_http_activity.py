@@ -14,9 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-from host.taskhub.history import EventType, WorkItem
-from host.taskhub.http_activity import (
+from funcpy.host.taskhub.history import EventType, WorkItem
+from funcpy.host.taskhub.http_activity import (
     HTTP_ACTIVITY,
     HttpActivity,
     HttpCallFailed,

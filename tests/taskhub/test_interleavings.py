@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
-
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import Invoker
-from host.taskhub.client import TaskHubClient
-from host.taskhub.history import WORKITEMS
-from host.taskhub.settings import TaskHubSettings
-from host.taskhub.store import StoreBusy, StoreError
-from host.taskhub.worker import TaskHubWorker
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.taskhub.client import TaskHubClient
+from funcpy.host.taskhub.history import WORKITEMS
+from funcpy.host.taskhub.settings import TaskHubSettings
+from funcpy.host.taskhub.store import StoreBusy, StoreError
+from funcpy.host.taskhub.worker import TaskHubWorker
 
 from .conftest import FakeClock, MakeStore
 from .pausing import PausingStore

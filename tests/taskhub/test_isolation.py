@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from host.taskhub.isolation import Isolation, is_suspect
-from host.taskhub.store import Message
+from funcpy.host.taskhub.isolation import Isolation, is_suspect
+from funcpy.host.taskhub.store import Message
 
 
 def _msg(count: int) -> Message:

@@ -22,15 +22,14 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-
-from host.taskhub.history import (
+from funcpy.host.taskhub.history import (
     Event,
     EventType,
     event,
     execution_started,
     timestamp,
 )
-from host.taskhub.replay import NewTask, NonDeterminism, Outcome, Session, scheduled_in
+from funcpy.host.taskhub.replay import NewTask, NonDeterminism, Outcome, Session, scheduled_in
 
 T0 = 1_700_000_000.0
 app = df.DFApp()

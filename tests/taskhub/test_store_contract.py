@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from host.taskhub import (
+from funcpy.host.taskhub import (
     HistoryConflict,
     InstanceExists,
     InstanceQuery,
@@ -25,7 +24,7 @@ from host.taskhub import (
     PostgresStore,
     StoreError,
 )
-from host.taskhub.sqlstore import SCHEMA_VERSION, SqlStore
+from funcpy.host.taskhub.sqlstore import SCHEMA_VERSION, SqlStore
 
 from .conftest import POSTGRES, FakeClock, MakeStore
 
@@ -210,7 +209,7 @@ def test_concurrent_dequeues_never_share_a_message(make_store: MakeStore) -> Non
 _CLAIMER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from host.taskhub import PostgresStore, SqliteStore
+from funcpy.host.taskhub import PostgresStore, SqliteStore
 kind, where, hub = sys.argv[2:5]
 store = SqliteStore(where, hub) if kind == "sqlite" else PostgresStore(where, hub)
 claimed = []
@@ -249,7 +248,7 @@ def test_processes_sharing_the_database_never_share_a_message(store: SqlStore) -
 _KILLED = """
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
-from host.taskhub import PostgresStore, SqliteStore
+from funcpy.host.taskhub import PostgresStore, SqliteStore
 kind, where, hub = sys.argv[2:5]
 store = SqliteStore(where, hub) if kind == "sqlite" else PostgresStore(where, hub)
 with store.transaction() as tx:
@@ -723,7 +722,7 @@ def test_data_survives_close_and_reopen(make_store: MakeStore, clock: FakeClock)
 
 
 def test_sqlite_creates_the_directory(tmp_path, clock: FakeClock) -> None:
-    from host.taskhub import SqliteStore
+    from funcpy.host.taskhub import SqliteStore
 
     store = SqliteStore(tmp_path / "a" / "b" / "hub.db", "h", clock=clock)
     store.create()

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from host.auth import (
+from funcpy.host.auth import (
     ADMIN,
     ANONYMOUS,
     FUNCTION,
@@ -19,7 +18,7 @@ from host.auth import (
     normalise_level,
     require_strong_keys,
 )
-from host.errors import SettingsError
+from funcpy.host.errors import SettingsError
 
 SETTINGS = {
     "FUNCPY_MASTER_KEY": "master",
@@ -204,7 +203,7 @@ def test_weak_keys_in_a_secrets_file_are_named_by_file_and_entry(tmp_path: Path)
 
 
 def test_a_key_setting_that_opens_no_function_is_named_with_the_likely_fix() -> None:
-    from host.auth import stray_key_settings
+    from funcpy.host.auth import stray_key_settings
 
     environ = {"FUNCPY_FUNCTION_KEY_MY_FUNC": "k" * 20, "FUNCPY_FUNCTION_KEY_HELLO": "k" * 20,
                "FUNCPY_FUNCTION_KEY_GONE": "k" * 20, "FUNCPY_FUNCTION_KEY_EMPTY": ""}

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from dateutil.parser import ParserError
-
-from host.cookies import CookieError, set_cookie_lines
+from funcpy.host.cookies import CookieError, set_cookie_lines
 
 
 def lines(*values: str) -> list[str]:

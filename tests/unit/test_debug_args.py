@@ -8,10 +8,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-
-from host.banner import host_lock_line, instance_id
-from host.cli import parse_args
-from host.debugging import (
+from funcpy.host.banner import host_lock_line, instance_id
+from funcpy.host.cli import parse_args
+from funcpy.host.debugging import (
     DebugArgumentError,
     DebugPlan,
     WorkerArguments,
@@ -20,9 +19,9 @@ from host.debugging import (
     parse_worker_arguments,
     plan_debugging,
 )
-from host.errors import FuncPyError
-from host.logs import log
-from host.start_flags import ignored_flags
+from funcpy.host.errors import FuncPyError
+from funcpy.host.logs import log
+from funcpy.host.start_flags import ignored_flags
 
 VSCODE_POSIX = ("/home/me/.vscode/extensions/ms-python.debugpy-2024.6.0-linux-x64/bundled/libs/"
                 "debugpy")

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from host.config import HostConfig
-from host.errors import SettingsError
-from host.settings import HostJson
-from host.taskhub.settings import TaskHubSettings, taskhub_settings
+from funcpy.host.config import HostConfig
+from funcpy.host.errors import SettingsError
+from funcpy.host.settings import HostJson
+from funcpy.host.taskhub.settings import TaskHubSettings, taskhub_settings
 
 
 def settings(tmp_path: Path, durable: dict[str, Any], **env: str) -> TaskHubSettings:

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from host import loader
-from host.config import HostConfig
-from host.errors import AppLoadError
-from host.function_json import FunctionJsonError, is_disabled, read_function_folder
-from host.index import FunctionIndex, FunctionInfo
-from host.reload import is_relevant, is_relevant_dir
-from host.taskhub.instance_state import durable_name
-from triggers import trigger_kinds
+from funcpy.host import loader
+from funcpy.host.config import HostConfig
+from funcpy.host.errors import AppLoadError
+from funcpy.host.function_json import FunctionJsonError, is_disabled, read_function_folder
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.reload import is_relevant, is_relevant_dir
+from funcpy.host.taskhub.instance_state import durable_name
+from funcpy.triggers import trigger_kinds
 
 HTTP_IN = {"authLevel": "anonymous", "type": "httpTrigger", "direction": "in", "name": "req"}
 RETURN = {"type": "http", "direction": "out", "name": "$return"}

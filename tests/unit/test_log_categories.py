@@ -10,8 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from host import logs
+from funcpy.host import logs
 
 Install = Callable[..., list[str]]
 

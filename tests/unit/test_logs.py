@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from host import logs
-from host.index import FunctionInfo
-from host.invoke import Invoker
+from funcpy.host import logs
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import Invoker
 
 
 class CountingStream(io.StringIO):

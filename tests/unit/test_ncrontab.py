@@ -11,8 +11,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from triggers.ncrontab import (
+from funcpy.triggers.ncrontab import (
     CronSchedule,
     IntervalSchedule,
     ScheduleError,

@@ -9,10 +9,9 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-
-from host.index import FunctionInfo
-from host.taskhub.store import Message
-from triggers.queue_codec import (
+from funcpy.host.index import FunctionInfo
+from funcpy.host.taskhub.store import Message
+from funcpy.triggers.queue_codec import (
     BINARY,
     binding_data,
     body_of,

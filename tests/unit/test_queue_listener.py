@@ -18,18 +18,18 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from funcpy.host.config import build_config
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.taskhub.settings import TaskHubSettings
+from funcpy.host.taskhub.sqlite import SqliteStore
+from funcpy.host.taskhub.store import StoreError
+from funcpy.triggers import queue as queue_kind
+from funcpy.triggers import queue_listener, queue_store
+from funcpy.triggers.queue import QueueService
+from funcpy.triggers.queue_store import Outgoing
 
-from host.config import build_config
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import Invoker
-from host.taskhub.settings import TaskHubSettings
-from host.taskhub.sqlite import SqliteStore
-from host.taskhub.store import StoreError
 from tests.taskhub.pausing import PausingStore
-from triggers import queue as queue_kind
-from triggers import queue_listener, queue_store
-from triggers.queue import QueueService
-from triggers.queue_store import Outgoing
 
 CLAIM = 0.4  # seconds: renewed every 0.2 s
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from triggers.queue_options import (
+from funcpy.triggers.queue_options import (
     QueueOptions,
     check_queue_name,
     normalize_queue_name,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from host.routing import (
+from funcpy.host.routing import (
     RouteEntry,
     RouteTable,
     RouteTemplate,

@@ -8,9 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from host.errors import SettingsError
-from host.settings import (
+from funcpy.host.errors import SettingsError
+from funcpy.host.settings import (
     DEFAULT_FUNCTION_TIMEOUT,
     HostJson,
     LocalSettings,

@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-
-from host.app_source import AppSource, ScaffoldError, requirement_names
-from host.app_template import ENDS_PATTERN, LOAD_ERROR_PATTERN, app_files
-from host.templates import TEMPLATES, Options, Template, find_template, python_name
+from funcpy.host.app_source import AppSource, ScaffoldError, requirement_names
+from funcpy.host.app_template import ENDS_PATTERN, LOAD_ERROR_PATTERN, app_files
+from funcpy.host.templates import TEMPLATES, Options, Template, find_template, python_name
 
 
 @pytest.mark.parametrize(("given", "found"), [

@@ -24,13 +24,12 @@ from zoneinfo import ZoneInfo
 
 import azure.functions as func
 import pytest
-
-from host.index import FunctionIndex, FunctionInfo
-from host.invoke import Invoker
-from host.taskhub.sqlite import SqliteStore
-from triggers.ncrontab import parse_schedule
-from triggers.timer import KIND, TimerService, TimerSpec, time_zone, trigger_value
-from triggers.timer_status import (
+from funcpy.host.index import FunctionIndex, FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.taskhub.sqlite import SqliteStore
+from funcpy.triggers.ncrontab import parse_schedule
+from funcpy.triggers.timer import KIND, TimerService, TimerSpec, time_zone, trigger_value
+from funcpy.triggers.timer_status import (
     NEVER,
     ScheduleStatus,
     check_past_due,

@@ -15,13 +15,12 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-
-from host.config import HostConfig
-from host.context import RetryContext
-from host.errors import SettingsError
-from host.index import FunctionInfo
-from host.invoke import Invoker
-from host.retry import (
+from funcpy.host.config import HostConfig
+from funcpy.host.context import RetryContext
+from funcpy.host.errors import SettingsError
+from funcpy.host.index import FunctionInfo
+from funcpy.host.invoke import Invoker
+from funcpy.host.retry import (
     EXPONENTIAL_BACKOFF,
     FIXED_DELAY,
     RetryPolicy,
@@ -29,9 +28,10 @@ from host.retry import (
     from_decorator,
     from_json,
 )
-from host.runtime import Runtime, host_retry
-from host.settings import HostJson
-from host.taskhub.sqlite import SqliteStore
+from funcpy.host.runtime import Runtime, host_retry
+from funcpy.host.settings import HostJson
+from funcpy.host.taskhub.sqlite import SqliteStore
+
 from tests.unit.test_timer import T0, FakeClock, World, index, run
 
 S = timedelta(seconds=1)
@@ -150,7 +150,7 @@ def failing_timer(world: World, name: str, fail_until: int) -> tuple[FunctionInf
 
 
 def retrying_host(world: World, policy: RetryPolicy | None) -> Any:
-    from triggers.timer import TimerService
+    from funcpy.triggers.timer import TimerService
 
     service = TimerService(lambda: world.store, Invoker(timeout=None, environ={}), {},
                            clock=world.clock, owner="retry-host", retry_for=lambda fn: policy)
@@ -262,7 +262,7 @@ def app_runtime(tmp_path: Path) -> Iterator[Runtime]:
     (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "retry": {
         "strategy": "exponentialBackoff", "maxRetryCount": 5, "minimumInterval": "00:00:01",
         "maximumInterval": "00:01:00"}}))
-    from host.settings import load_host_json
+    from funcpy.host.settings import load_host_json
 
     config = HostConfig(app_dir=tmp_path, host_json=load_host_json(tmp_path, {}))
     runtime = Runtime(config, environ={})
