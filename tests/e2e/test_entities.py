@@ -147,3 +147,23 @@ def test_kill_9_around_an_entity_batch_applies_every_operation_once(
         assert status["runtimeStatus"] == "Completed", status
         assert status["output"] == 20
         assert run(http, "read_orchestrator", k) == 20
+
+
+def test_the_counter_from_a_client_and_over_http_add_reset_get_delete(
+        http: httpx.Client) -> None:
+    """The Durable docs' counter driven by the SDK's client (the app's /api/counter routes use
+    signal_entity / read_entity_state) and by the raw HTTP entities API."""
+    k = key()
+    url = f"{API}/entities/Counter/{k}"
+    assert http.get(f"/api/counter/{k}").json() == {"exists": False, "state": None}
+    assert http.get(url).status_code == 404
+    assert http.post(f"/api/counter/{k}/add", content="5").status_code == 202
+    assert http.post(url, params={"op": "add"}, json=3).status_code == 202
+    wait_until(lambda: http.get(f"/api/counter/{k}").json() == {"exists": True, "state": 8},
+               timeout=20, what="both adds")
+    assert http.post(url, params={"op": "reset"}).status_code == 202
+    wait_until(lambda: http.get(url).json() == 0, timeout=20, what="the reset")
+    assert run(http, "read_orchestrator", k) == 0  # get, from an orchestration
+    assert http.delete(url).status_code == 202  # the API's DELETE: the "delete" operation
+    wait_until(lambda: http.get(url).status_code == 404, timeout=20, what="the delete")
+    assert http.get(f"/api/counter/{k}").json() == {"exists": False, "state": None}
