@@ -207,11 +207,18 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
 
     async def started() -> None:
         nonlocal watcher
+        from funcpy.host.diagnostics import install
+
+        install(asyncio.get_running_loop())  # kill -USR1: what every task awaits
         if config.reload:  # even with no app loaded: the edit that fixes it loads it
             watcher = ReloadWatcher(config.app_dir, reload, asyncio.get_running_loop())
             watcher.start()
         if config.production:
             log.info("Functions loaded: %s.", ", ".join(sorted(runtime.index.functions)) or "none")
+            from funcpy.host.init_cmd import read_only_notice
+
+            if (notice := read_only_notice(config.app_dir, config.data_dir)) is not None:
+                log.warning("%s", notice)
         log.info("Host started in %dms: %s/ (hot reload %s). Press Ctrl+C to stop.",
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")

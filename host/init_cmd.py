@@ -2,22 +2,26 @@
 `--docker-only` the container files for an existing app, as Core Tools'
 `func init --docker-only` writes them — but for an image that runs func-py, not the .NET host.
 
-The Dockerfile starts from the slim official Python image (version as a build argument),
-installs the app's requirements.txt and func-py (a func-py wheel under wheels/ in the build
-context wins over PyPI), copies the app in, and runs `func-py start --production` as a non-root
-user, with a health check on the readiness endpoint. This module writes files; it never builds
-or runs anything.
+func-py is not on the package index, so `--docker-only` also puts a wheel of the running func-py
+in wheels/ (host/own_wheel.py), and the files build as they are. The Dockerfile has two stages:
+the first installs the app's requirements.txt and that wheel into /opt/venv from the slim
+official Python image (version as a build argument) and copies the app in without wheels/; the
+second takes the venv and the app and runs `func-py start --production` as a non-root user, with
+a health check on the readiness endpoint. The app folder is read-only to that user, as Azure's
+run-from-package is; `read_only_notice` says so at start-up. Nothing here builds an image.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
 from funcpy.host import __version__
 from funcpy.host.app_template import write_app
 from funcpy.host.errors import FuncPyError
+from funcpy.host.own_wheel import PROJECT, WheelError, write_wheel
 from funcpy.host.start_flags import LANGUAGE_FLAGS
 
 DEFAULT_PYTHON = "3.11"
@@ -34,32 +38,40 @@ DOCKERFILE = """\
 # With podman, add `--format docker` to the build to keep the HEALTHCHECK.
 # Settings come from the environment (-e NAME=value); local.settings.json is not copied in.
 ARG PYTHON_VERSION={python}
-FROM python:${{PYTHON_VERSION}}-slim
 
+# Build stage: the venv, from requirements.txt and wheels/ (func-py's wheel, which
+# `func-py init --docker-only` wrote there, and any wheels the requirements need), and the
+# app without wheels/. Only the venv and the app reach the final image, so no layer of it
+# holds the wheels.
+FROM python:${{PYTHON_VERSION}}-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements.txt wheels* /tmp/build/
+RUN set -- /tmp/build/func_py-*.whl; \\
+    if [ ! -e "$1" ]; then \\
+      echo "{no_wheel}" >&2; exit 1; fi; \\
+    if [ "$#" -gt 1 ]; then \\
+      echo "error: wheels/ holds $# func-py wheels ($*): keep the one to install" >&2; \\
+      exit 1; fi; \\
+    python -m venv /opt/venv \\
+ && /opt/venv/bin/pip install --find-links /tmp/build -r /tmp/build/requirements.txt \\
+    "$1[postgres]"
+COPY . /app
+RUN rm -rf /app/wheels
+
+FROM python:${{PYTHON_VERSION}}-slim
 ENV PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
-    PIP_NO_CACHE_DIR=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
     PATH=/opt/venv/bin:$PATH
-
-# func-py from PyPI at the version that wrote this file, unless the build context has a
-# func-py wheel in wheels/ (which may also hold wheels for requirements.txt):
-#   pip wheel --no-deps -w wheels /path/to/func-py
-ARG FUNCPY_VERSION={version}
-COPY requirements.txt wheels* /tmp/build/
-RUN python -m venv /opt/venv \\
- && set -- /tmp/build/func_py-*.whl \\
- && if [ -e "$1" ]; then funcpy="$1[postgres]"; \\
-    else funcpy="func-py[postgres]==$FUNCPY_VERSION"; fi \\
- && pip install --find-links /tmp/build -r /tmp/build/requirements.txt "$funcpy" \\
- && rm -rf /tmp/build
-
 RUN groupadd --gid 1000 app \\
  && useradd --uid 1000 --gid app --no-create-home --home-dir /home/site \\
     --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
 WORKDIR {app_root}
-COPY . .
-# The only folder the app user may write: the embedded task hub and timer status.
+COPY --from=build /app ./
+# The app folder stays read-only to the app (as Azure runs apps from a read-only package);
+# the only folder the app user may write is this one: the embedded task hub, timer status,
+# and any file the app writes. Mount a volume here.
 RUN mkdir -p {data_dir} && chown app:app {data_dir}
 
 ENV AzureWebJobsScriptRoot={app_root} \\
@@ -72,6 +84,12 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\
 STOPSIGNAL SIGTERM
 CMD ["func-py", "start", "--production"]
 """
+# What the build says when wheels/ has no func-py wheel (func-py is not on the package index).
+NO_WHEEL = ("error: no func-py wheel in wheels/ (func-py is not on the package index, so the "
+            "image installs it from its wheel). In the app folder run 'func-py init "
+            "--docker-only --force' (it writes wheels/func_py-<version>-py3-none-any.whl), or "
+            "'pip wheel --no-deps -w wheels /path/to/func-py/checkout', then build again.")
+WHEELS_DIR = "wheels"
 
 DOCKERIGNORE = """\
 # Written by `func-py init --docker-only`: what stays out of the image.
@@ -133,7 +151,7 @@ def add_init_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def render_dockerfile(python_version: str = DEFAULT_PYTHON, tag: str = "myapp") -> str:
     return DOCKERFILE.format(version=__version__, python=python_version, tag=tag,
                              port=CONTAINER_PORT, app_root=APP_ROOT, data_dir=DATA_DIR,
-                             health_cmd=HEALTH_CMD)
+                             health_cmd=HEALTH_CMD, no_wheel=NO_WHEEL)
 
 
 def _image_tag(folder: Path) -> str:
@@ -193,9 +211,48 @@ def _check_runtime(args: argparse.Namespace) -> None:
         raise FuncPyError(f"--model {args.model} is not a programming model: use V2")
 
 
+def write_funcpy_wheel(folder: Path) -> list[str]:
+    """Put a wheel of the running func-py in `folder`/wheels, in place of any other func-py
+    wheel there (the image installs the one it finds); returns what was done."""
+    wheels = folder / WHEELS_DIR
+    try:
+        wheel = write_wheel(wheels)
+    except (WheelError, OSError) as exc:
+        raise FuncPyError(f"The Dockerfile is written, but func-py's wheel is not: {exc}. The "
+                          "image installs func-py from wheels/ (it is not on the package "
+                          "index): put one there with `pip wheel --no-deps -w "
+                          f"{wheels} /path/to/func-py/checkout`, or fix the cause and run "
+                          "`func-py init --docker-only --force` again") from None
+    done = [f"Wrote {WHEELS_DIR}/{wheel.name} (the image installs func-py from it; it stays "
+            "out of the final image)"]
+    for old in sorted(wheels.glob(f"{PROJECT}-*.whl")):
+        if old != wheel:
+            old.unlink()
+            done.append(f"Removed {WHEELS_DIR}/{old.name}")
+    return done
+
+
+def read_only_notice(app_dir: Path, data_dir: Path) -> str | None:
+    """What production's start-up says when the app folder is not writable (as in the image,
+    and in Azure's run-from-package), or None when it is."""
+    if os.access(app_dir, os.W_OK):
+        return None
+    notice = (f"The app folder {app_dir} is read-only (as on Azure, which runs apps from a "
+              "read-only package): a function that writes a file next to its code fails with "
+              "PermissionError. ")
+    if data_dir.is_dir() and os.access(data_dir, os.W_OK):
+        return notice + (f"Write to {data_dir} instead, the writable data folder (the task "
+                         "hub's; keep a volume on it), or to a temporary folder (tempfile).")
+    who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "this process"
+    return notice + (f"The data folder {data_dir} is not writable either: mount a volume "
+                     f"writable by {who} there, or write to a temporary folder (tempfile).")
+
+
 def _docker(folder: Path, args: argparse.Namespace) -> None:
     for line in write_container_files(folder, python_version=args.python_version,
                                       force=args.force):
+        print(line)
+    for line in write_funcpy_wheel(folder):
         print(line)
     tag = _image_tag(folder.resolve())
     print(f"Next: docker build -t {tag} . && docker run -p 8080:{CONTAINER_PORT} "

@@ -31,7 +31,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
-from funcpy.host.context import Context, Out, RetryContext, TraceContext, new_trace_parent
+from funcpy.host import tracing
+from funcpy.host.context import Context, Out, RetryContext
 from funcpy.host.index import Binding, FunctionInfo
 from funcpy.host.logs import (
     InvocationTag,
@@ -42,6 +43,7 @@ from funcpy.host.logs import (
     log,
     remember_invocation,
 )
+from funcpy.host.metrics import Metrics
 
 # Triggers whose return value is the output even without a $return binding (worker rule).
 IMPLICIT_OUTPUT_TRIGGERS = frozenset({"orchestrationTrigger", "activityTrigger", "entityTrigger"})
@@ -138,6 +140,7 @@ class Invoker:
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        self.metrics = Metrics()  # /admin/metrics (host/metrics.py)
 
     def add_provider(self, binding_type: str, provider: InputProvider) -> None:
         self.providers[binding_type] = provider
@@ -166,7 +169,8 @@ class Invoker:
         return list(pending.values())
 
     def _arguments(self, fn: FunctionInfo, trigger_value: Any, invocation_id: str,
-                   retry: RetryContext | None) -> tuple[dict[str, Any], dict[str, Out]]:
+                   retry: RetryContext | None, trace: tracing.SpanRef | None
+                   ) -> tuple[dict[str, Any], dict[str, Out]]:
         args: dict[str, Any] = {str(fn.trigger["name"]): trigger_value}
         outs: dict[str, Out] = {}
         for b in fn.bindings:
@@ -182,8 +186,7 @@ class Invoker:
             args[name] = provider.value(fn, b, invocation_id)
         if fn.wants_context:
             args["context"] = Context(
-                invocation_id, fn.name, fn.directory,
-                TraceContext(new_trace_parent()), retry,
+                invocation_id, fn.name, fn.directory, tracing.trace_context(trace), retry,
             )
         return args, outs
 
@@ -192,15 +195,24 @@ class Invoker:
                      retry: RetryContext | None = None,
                      target: Callable[[], Any] | None = None,
                      defer_outputs: bool = False,
-                     binding_data: Mapping[str, Any] | None = None) -> InvocationResult:
+                     binding_data: Mapping[str, Any] | None = None,
+                     trace: tracing.SpanRef | None = None) -> InvocationResult:
         """Call `fn` with arguments built from `trigger_value` — or, for orchestrators, call
         `target()` on the loop: the task hub drives the SDK's replay itself, and orchestrator
         code is deterministic and non-blocking by contract, so it needs no thread hop.
 
         Written output bindings are converted after the call and written before this returns
         (a failed write fails the invocation); with `defer_outputs` they are returned in
-        `pending` instead, for the caller to commit together with its own effects."""
+        `pending` instead, for the caller to commit together with its own effects.
+
+        `trace` is the invocation's own span (a child of its caller's; host/tracing.py), None
+        for a new trace; an orchestrator episode sets it with `tracing.running`."""
         inv = invocation_id or new_invocation_id()
+        if target is not None and trace is None:
+            trace = tracing.target_span()
+        traced = tracing.begin(fn, trace, inv, trigger_value)  # None unless tracing is on
+        if traced is not None:
+            trace = traced.span
         tag = InvocationTag(inv, fn.name)
         token = current_invocation.set(tag)
         remember_invocation(tag)
@@ -216,7 +228,7 @@ class Invoker:
                 if inspect.isawaitable(value):  # a target that runs in the thread pool
                     value = await value
             else:
-                args, outs = self._arguments(fn, trigger_value, inv, retry)
+                args, outs = self._arguments(fn, trigger_value, inv, retry, trace)
                 value = await self._call(fn, args, inv)
             if value is not None and not fn.has_return \
                     and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
@@ -231,13 +243,17 @@ class Invoker:
                     pending = []
         except BaseException as exc:
             ms = (time.perf_counter() - start) * 1000
+            if traced is not None:
+                traced.close(error=exc)
             if isinstance(exc, asyncio.CancelledError):
                 self.cancelled[fn.name, fn.trigger_type] += 1
+                self.metrics.invoked(fn, "Cancelled", ms)
                 log.info("Executed 'Functions.%s' (Cancelled, Id=%s, Duration=%dms)",
                          fn.name, inv, ms)
                 flush_logs()
                 raise
             self._log_failure(fn, inv, exc, ms)
+            self.metrics.invoked(fn, "Failed", ms)
             flush_logs()
             raise InvocationError(fn.name, inv, exc) from exc
         finally:
@@ -246,6 +262,9 @@ class Invoker:
             current_invocation.reset(token)
             forget_invocation(inv)
         ms = (time.perf_counter() - start) * 1000
+        if traced is not None:
+            traced.close(value, {k: o.get() for k, o in outs.items()})
+        self.metrics.invoked(fn, "Succeeded", ms)
         host_line(f"Executed 'Functions.{fn.name}' (Succeeded, Id={inv}, Duration={int(ms)}ms)",
                   tag)
         # Before the caller answers (an HTTP response, a committed activity result): whoever

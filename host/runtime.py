@@ -20,6 +20,7 @@ from collections.abc import MutableMapping
 from dataclasses import replace
 from typing import Any
 
+from funcpy.host import tracing
 from funcpy.host.auth import KeyRing, stray_key_settings
 from funcpy.host.config import HostConfig
 from funcpy.host.errors import AppLoadError, SettingsError
@@ -66,6 +67,8 @@ class Runtime:
         self.config = config
         self.environ = os.environ if environ is None else environ
         self.keys = KeyRing.from_settings(self.environ)
+        # Before the app is imported: spans' tracer provider becomes OpenTelemetry's global one.
+        tracing.configure(config.host_json, self.environ, config.app_dir.name)
         self.invoker = Invoker(timeout=config.host_json.function_timeout, environ=self.environ)
         self.default_retry = host_retry(config.host_json)
         self.retry_policies: dict[str, RetryPolicy] = {}

@@ -20,6 +20,7 @@ from funcpy.host.dashboard.routes import dashboard_routes
 from funcpy.host.dashboard.status import status_extras
 from funcpy.host.errors import FuncPyError
 from funcpy.host.logs import log
+from funcpy.host.metrics import metrics_routes
 from funcpy.host.middleware import AspNetCors, CustomHeaders, ErrorGuard
 from funcpy.host.queue_admin import queue_routes
 from funcpy.host.runtime import Runtime
@@ -233,6 +234,7 @@ class Builtins:
             Route("/admin/functions/{name}", self.function, methods=["GET", "POST"]),
             Route("/admin/functions/{name}/status", self.function_status, methods=["GET"]),
             *queue_routes(self.runtime, self._admin_denied),
+            *metrics_routes(self.runtime, self._admin_denied),
             Route("/runtime/health", self.ready, methods=["GET"]),
             Route("/runtime/health/live", self.live, methods=["GET"]),
             Route("/runtime/health/ready", self.ready, methods=["GET"]),
@@ -278,8 +280,8 @@ class HostApp:
             elif self.loading:
                 await Response("the host is starting", status_code=503,
                                headers={"Retry-After": "1"})(scope, receive, send)
-            else:
-                await self.dispatcher(scope, receive, send)
+            else:  # the app's routes: counted by status for /admin/metrics
+                await self.dispatcher(scope, receive, self.runtime.invoker.metrics.counting(send))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

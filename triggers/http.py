@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
 from azure.functions.http import HttpRequest
+from funcpy.host import tracing
 from funcpy.host.auth import ADMIN, key_from, normalise_level
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
 from funcpy.host.invoke import InvocationError, new_invocation_id, user_frames
@@ -217,7 +218,9 @@ class HttpDispatcher:
         try:
             # The response is built inside the call (triggers/http_response.py): a result the
             # host cannot send has already failed the invocation.
-            result = await runtime.invoker.invoke(function.info, request, reason=REASON)
+            # A W3C traceparent makes the invocation a child span of the caller's.
+            result = await runtime.invoker.invoke(function.info, request, reason=REASON,
+                                                  trace=tracing.incoming(headers))
         except InvocationError:
             return empty(500)
         return function.response(result.value, result.outputs)
@@ -238,7 +241,8 @@ class HttpDispatcher:
                                              params, inv)
         try:
             result = await self.runtime.invoker.invoke(function.info, request, reason=REASON,
-                                                       invocation_id=inv)
+                                                       invocation_id=inv,
+                                                       trace=tracing.incoming(headers))
         except InvocationError as exc:
             too_large = isinstance(exc.cause, BodyTooLarge)
             await empty(413 if too_large else 500, str(exc.cause) if too_large else "")(

@@ -8,6 +8,8 @@ replay and calls the orchestrator through the invoker (see host/taskhub/replay.p
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from funcpy.host.taskhub.client import TaskHubClient
@@ -66,6 +68,13 @@ def _duplicates(fns: list[FunctionInfo], key: str) -> dict[str, str]:
 KIND = OrchestrationTriggerKind()
 
 
+def store_clock(store: Any) -> Callable[[], float]:
+    """The clock the store measures visibility and leases with (`time.time` unless one was
+    injected, as funcpy.host.testing's virtual clock is): the worker and the client time history
+    events and delays by the same one, so a skipped clock skips durable timers too."""
+    return getattr(store, "clock", None) or time.time
+
+
 class DurableService:
     """The task hub for this host: its store, its worker and the client the API uses."""
 
@@ -86,8 +95,10 @@ class DurableService:
 
     def client(self) -> TaskHubClient:
         if self._client is None:
+            store = self.runtime.store()
             self._client = TaskHubClient(
-                self.runtime.store(), self.partitions, self.orchestrator_names, self._notify,
+                store, self.partitions, self.orchestrator_names, self._notify,
+                clock=store_clock(store),
                 default_version=self.runtime.taskhub_settings().default_version)
         return self._client
 
@@ -125,7 +136,7 @@ class DurableService:
             check = (not self.runtime.config.production
                      and self.runtime.environ.get("FUNCPY_REPLAY_CHECK", "1") != "0")
             self.worker = TaskHubWorker(store, settings, self.runtime.invoker, owner=owner,
-                                        replay_check=check)
+                                        replay_check=check, clock=store_clock(store))
             self.worker.apply(index)
             await self.worker.start()
             where = (f"PostgreSQL (setting '{settings.connection_setting}')"

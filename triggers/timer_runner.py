@@ -112,6 +112,7 @@ class TimerRunner:
                 log.debug("Skipped a run of '%s': another host has it.", fn.name)
                 return after.next
             lease, previous = began
+            service.invoker.metrics.timer_started(fn.name, occurrence, start)  # lateness
             status = ScheduleStatus.loads(previous) if monitored is not None else None
             value = trigger_value(fn, payload(schedule, status, past_due))
             reason = f"Timer fired at {start.astimezone(schedule.tz).isoformat()}"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.functions import meta
+from funcpy.host import tracing
 from funcpy.host.faults import fault_point
 from funcpy.host.index import FunctionInfo
 from funcpy.host.invoke import InvocationError, user_frames
@@ -207,7 +208,12 @@ class ActivityWorker:
         try:
             value = _ACTIVITY.decode(meta.Datum(item.input if item.input is not None
                                                 else "null", "string"), trigger_metadata={})
-            outcome = await self.hub.invoker.invoke(fn, value, reason="(null)")
+            # A child span of the episode that scheduled it (host/tracing.py).
+            span = tracing.child_of(tracing.parse(item.traceparent, item.tracestate)).about({
+                "durabletask.type": "activity", "durabletask.task.name": item.name,
+                "durabletask.task.instance_id": item.instance_id,
+                "durabletask.task.task_id": item.task_id})
+            outcome = await self.hub.invoker.invoke(fn, value, reason="(null)", trace=span)
             encoded = _ACTIVITY.encode(outcome.value, expected_type=None).value
             return event(EventType.TaskCompleted, self.hub.clock(), TaskScheduledId=item.task_id,
                          Result=encoded)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from funcpy.host import tracing
 from funcpy.host.taskhub.entity_ids import new_request, scheduler_id, split_scheduler_id
 from funcpy.host.taskhub.history import (
     ControlMessage,
@@ -134,7 +135,9 @@ class TaskHubClient:
                                f"orchestrator function. Known orchestrators: {listed}.")
 
     def start(self, name: str, instance_id: str | None = None, input_text: str | None = None,
-              version: str | None = None) -> str:
+              version: str | None = None, trace: tracing.SpanRef | None = None) -> str:
+        """`trace`: the caller's span (the request's traceparent), parent of the new
+        orchestration's trace (recorded in its ExecutionStarted event)."""
         name = self.resolve_name(name)
         iid = instance_id or uuid.uuid4().hex
         problem = new_instance_id_problem(iid)
@@ -147,14 +150,19 @@ class TaskHubClient:
         record = InstanceRecord(instance_id=iid, name=name, execution_id=ex,
                                 runtime_status="Pending", input=input_text, output=None,
                                 custom_status=None, created_at=now, last_updated=now)
+        span, created = tracing.creating_orchestration(trace, name, iid, ex)
         try:
             with self.store.transaction() as tx:
                 tx.create_instance(record, replace_statuses=TERMINAL)
                 self._put(tx, iid, ex, execution_started(
-                    now, iid, ex, name, input_text, version=version or self.default_version))
+                    now, iid, ex, name, input_text, version=version or self.default_version,
+                    trace=tracing.to_record(span)))
         except InstanceExists:
             raise ClientError(409, f"An instance with id '{iid}' already exists and is not in "
                                    "a completed, failed or terminated state.") from None
+        finally:
+            if created is not None:
+                created()  # ends the create_orchestration span
         self._notify(iid)
         return iid
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from funcpy.host import tracing
 from funcpy.host.index import FunctionInfo
 from funcpy.host.invoke import InvocationError
 from funcpy.host.taskhub.entity_ids import OperationRequest
@@ -153,6 +154,7 @@ class EpisodeRunner:
                         x["EventType"] == EventType.ExecutionStarted for x in new_events):
                     new_events.append(e)
                     state.parent = e.get("ParentInstance")
+                    state.trace = e.get("ParentTraceContext")
                 continue
             if kind in COMPLETION_ID_KEY:
                 task_id = int(e[COMPLETION_ID_KEY[EventType(kind)]])
@@ -191,11 +193,15 @@ class EpisodeRunner:
                 f"The orchestrator function '{record.name}' is not loaded (it was removed, "
                 "renamed or is in error): fix it and rewind or restart the instance."))
         handle = fn.func
+        # The episode's span: a child of the orchestration's recorded parent; the work it
+        # schedules carries it (host/tracing.py).
+        span = self._span(state, record)
         try:
             if state.session is None or self._replays(state):
                 session = self._session(handle, record, state.scheduled)
                 history = state.history or []
-                outcome = await self.invoke(fn, lambda: session.start(history, episode))
+                with tracing.running(span):
+                    outcome = await self.invoke(fn, lambda: session.start(history, episode))
                 state.session = session
                 # The replay check keeps the recorded history to replay it next episode, as
                 # does an orchestrator that reads is_replaying (for its final result).
@@ -203,10 +209,12 @@ class EpisodeRunner:
                 state.history = history if keep else None
             else:
                 session = state.session
-                outcome = await self.invoke(fn, lambda: session.feed(episode))
+                with tracing.running(span):
+                    outcome = await self.invoke(fn, lambda: session.feed(episode))
                 if outcome.done and session.read_is_replaying and state.history is not None:
-                    outcome = await self._as_azure_replays(fn, handle, record, state,
-                                                           episode, outcome)
+                    with tracing.running(self._span(state, record)):
+                        outcome = await self._as_azure_replays(fn, handle, record, state,
+                                                               episode, outcome)
             # `consumed` counted the whole episode; keep the count of new events only.
             outcome.consumed = max(0, outcome.consumed - len(episode) + len(new_events))
         except (NonDeterminism, Unsupported, InvocationError) as exc:
@@ -219,10 +227,17 @@ class EpisodeRunner:
             return self._finish(state, record, fx, episode, now, "Failed",
                                 failure=f"Orchestrator function '{record.name}' failed: {cause}")
         fx.ran = True
-        fx = self._apply(state, record, outcome, episode, new_events, now, fx)
+        fx = self._apply(state, record, outcome, episode, new_events, now, fx, span)
         if state.history is not None and fx.state is state:
             state.history.extend(fx.append)  # what was recorded, for the next replay
         return fx
+
+    @staticmethod
+    def _span(state: InstanceState, record: InstanceRecord) -> tracing.SpanRef:
+        return tracing.child_of(tracing.from_record(state.trace)).about({
+            "durabletask.type": "orchestration", "durabletask.task.name": record.name,
+            "durabletask.task.instance_id": record.instance_id,
+            "durabletask.task.execution_id": record.execution_id})
 
     def _session(self, handle: Any, record: InstanceRecord,
                  scheduled: dict[int, tuple[str, str | None]]) -> Session:
@@ -261,7 +276,7 @@ class EpisodeRunner:
 
     def _apply(self, state: InstanceState, record: InstanceRecord, outcome: Outcome,
                episode: list[Event], new_events: list[Event], now: float,
-               fx: Effects) -> Effects:
+               fx: Effects, span: tracing.SpanRef | None = None) -> Effects:
         custom = outcome.state.get("customStatus")
         if custom is not None:
             text = json.dumps(custom)
@@ -273,7 +288,7 @@ class EpisodeRunner:
             record.custom_status = text
         events = list(episode)
         for task in outcome.new_tasks:
-            events.append(self._schedule(task, record, state, now, fx))
+            events.append(self._schedule(task, record, state, now, fx, span))
         events.append(event(EventType.OrchestratorCompleted, now))
         if outcome.error:
             return self._finish(state, record, fx, events, now, "Failed", failure=(
@@ -292,8 +307,9 @@ class EpisodeRunner:
         return fx
 
     def _schedule(self, task: NewTask, record: InstanceRecord, state: InstanceState,
-                  now: float, fx: Effects) -> Event:
+                  now: float, fx: Effects, span: tracing.SpanRef | None = None) -> Event:
         me, ex = record.instance_id, record.execution_id
+        tp, ts = (span.traceparent, span.state or None) if span is not None else (None, None)
         if task.kind == "timer":
             fire_at = task.fire_at if task.fire_at is not None else now
             fired = event(EventType.TimerFired, fire_at, TimerId=task.task_id,
@@ -303,7 +319,7 @@ class EpisodeRunner:
             return event(EventType.TimerCreated, now, task.task_id, FireAt=timestamp(fire_at))
         if task.kind == "http":
             # call_http runs as the host's built-in activity (host/taskhub/http_activity.py).
-            item = WorkItem(me, ex, task.task_id, HTTP_ACTIVITY, task.input)
+            item = WorkItem(me, ex, task.task_id, HTTP_ACTIVITY, task.input, tp, ts)
             fx.messages.append(Outgoing(WORKITEMS, item.encode(), me))
             return event(EventType.TaskScheduled, now, task.task_id, Name=HTTP_ACTIVITY,
                          Version=None, Input=task.input)
@@ -320,7 +336,8 @@ class EpisodeRunner:
                 fx.messages.append(Outgoing("control", ControlMessage(me, ex, failed).encode(),
                                             me))
             else:
-                item = WorkItem(me, ex, task.task_id, durable_name(fn, "activity"), task.input)
+                item = WorkItem(me, ex, task.task_id, durable_name(fn, "activity"), task.input,
+                                tp, ts)
                 fx.messages.append(Outgoing(WORKITEMS, item.encode(), me))
             return event(EventType.TaskScheduled, now, task.task_id, Name=task.name,
                          Version=None, Input=task.input)
@@ -348,7 +365,7 @@ class EpisodeRunner:
         parent = {"OrchestrationInstance": {"InstanceId": me, "ExecutionId": ex},
                   "Name": record.name, "TaskScheduleId": task.task_id}
         start = execution_started(now, child_id, child_ex, child_name, task.input, parent,
-                                  version)
+                                  version, tracing.to_record(span) if span else None)
         fx.messages.append(Outgoing("control", ControlMessage(child_id, child_ex, start).encode(),
                                     child_id))
         return created
@@ -410,7 +427,8 @@ class EpisodeRunner:
         fx.record, fx.reset_history, fx.append = record, True, []
         fx.history_start = 0
         me = record.instance_id
-        start = execution_started(now, me, new_ex, record.name, new_input, state.parent)
+        start = execution_started(now, me, new_ex, record.name, new_input, state.parent,
+                                  trace=state.trace)
         fx.messages.append(Outgoing("control", ControlMessage(me, new_ex, start).encode(), me))
         # Azure Storage's default: events that arrived but were not processed carry over.
         # They are bound to the new execution, so its first episode takes them right after

@@ -81,10 +81,16 @@ def event(kind: EventType, t: float, event_id: int = -1, **fields: Any) -> Event
 
 def execution_started(t: float, instance_id: str, execution_id: str, name: str,
                       input_text: str | None, parent: dict[str, Any] | None = None,
-                      version: str | None = None) -> Event:
-    return event(EventType.ExecutionStarted, t, Name=name, Version=version, Input=input_text,
-                 OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-                 ParentInstance=parent)
+                      version: str | None = None,
+                      trace: dict[str, str] | None = None) -> Event:
+    """`trace`: the span the orchestration's episodes are children of, as DTFx records it
+    (`ParentTraceContext`: TraceParent, TraceState; see host/tracing.py)."""
+    e = event(EventType.ExecutionStarted, t, Name=name, Version=version, Input=input_text,
+              OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
+              ParentInstance=parent)
+    if trace is not None:
+        e["ParentTraceContext"] = trace
+    return e
 
 
 def partition_of(instance_id: str, count: int) -> int:
@@ -116,19 +122,28 @@ class ControlMessage:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One activity call: which instance and task it answers, and what to run."""
+    """One activity call: which instance and task it answers, and what to run; `traceparent`
+    and `tracestate` name the episode's span that scheduled it (absent in items written before
+    func-py carried them: those activities start a new trace)."""
 
     instance_id: str
     execution_id: str
     task_id: int
     name: str
     input: str | None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def encode(self) -> str:
-        return json.dumps({"i": self.instance_id, "x": self.execution_id, "t": self.task_id,
-                           "n": self.name, "in": self.input}, separators=(",", ":"))
+        d: dict[str, Any] = {"i": self.instance_id, "x": self.execution_id, "t": self.task_id,
+                             "n": self.name, "in": self.input}
+        if self.traceparent:
+            d["tp"] = self.traceparent
+        if self.tracestate:
+            d["ts"] = self.tracestate
+        return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> WorkItem:
         d = json.loads(text)
-        return cls(d["i"], d["x"], int(d["t"]), d["n"], d.get("in"))
+        return cls(d["i"], d["x"], int(d["t"]), d["n"], d.get("in"), d.get("tp"), d.get("ts"))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from funcpy.host import tracing
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
 from funcpy.host.config import DEFAULT_MAX_BODY
 from funcpy.host.taskhub.api_requests import (
@@ -215,7 +216,10 @@ class DurableApi:
         except ValueError:
             raise ClientError(400, "Invalid JSON content in the request body.") from None
         version = request.query_params.get("version")
-        iid = await self._db(self.client().start, name, instance_id, input_text, version)
+        # The durable SDK's start_new sends the calling function's span as traceparent.
+        trace = tracing.parse(request.headers.get("traceparent"),
+                              request.headers.get("tracestate"))
+        iid = await self._db(self.client().start, name, instance_id, input_text, version, trace)
         if wait is not None:
             return await self._wait(request, iid, *wait)
         return self.check_status_response(request, iid)

@@ -62,6 +62,7 @@ class InstanceState:
     history: list[Event] | None = None  # kept until a session exists (or for the replay check)
     session: Session | None = None
     replayed_at: int = REPLAY_EVERY_EPISODE_EVENTS  # history length at the last periodic replay
+    trace: dict[str, str] | None = None  # ExecutionStarted's ParentTraceContext (host/tracing.py)
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,12 @@ class Effects:
 
 def state_from_history(record: InstanceRecord, history: list[Event]) -> InstanceState:
     completed: set[int] = set()
-    parent = None
+    parent = trace = None
     for e in history:
         kind = e["EventType"]
         if kind == EventType.ExecutionStarted:
-            parent = e.get("ParentInstance")
+            parent, trace = e.get("ParentInstance"), e.get("ParentTraceContext")
         elif kind in COMPLETION_ID_KEY:
             completed.add(int(e[COMPLETION_ID_KEY[EventType(kind)]]))
     return InstanceState(record, len(history), scheduled_in(history), completed, parent,
-                         history)
+                         history, trace=trace)

@@ -275,13 +275,16 @@ class SqlStore(SqlLeases):
         return [replace(Message(*row), pop_receipt="") for row in rows]
 
     def list_queues(self, prefix: str = "") -> list[QueueCounts]:
+        now = self.clock()
         rows = self._read(
-            "SELECT queue, COUNT(*), SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END)"
+            "SELECT queue, COUNT(*), SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END),"
+            " MIN(CASE WHEN visible_at <= ? THEN visible_at END)"
             " FROM taskhub_messages WHERE hub = ? AND substr(queue, 1, ?) = ?"
             " GROUP BY queue ORDER BY queue",
-            (self.clock(), self.hub, len(prefix), prefix),
+            (now, now, self.hub, len(prefix), prefix),
         )
-        return [QueueCounts(row[0], int(row[1]), int(row[2] or 0)) for row in rows]
+        return [QueueCounts(row[0], int(row[1]), int(row[2] or 0),
+                            None if row[3] is None else float(row[3])) for row in rows]
 
     def clear_queue(self, queue: str) -> int:
         rows = self._write_one(
@@ -360,6 +363,15 @@ class SqlStore(SqlLeases):
             return records, None
         last = records[query.top - 1]
         return records[: query.top], encode_continuation(last.created_at, last.instance_id)
+
+    def count_instances(self, *, entities: bool = False) -> dict[str, int]:
+        rows = self._read(
+            "SELECT runtime_status, COUNT(*) FROM taskhub_instances WHERE hub = ?"
+            " AND substr(instance_id, 1, 1) " + ("= '@'" if entities else "<> '@'")
+            + " GROUP BY runtime_status",
+            (self.hub,),
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
 
     def purge_instances(self, query: InstanceQuery) -> int:
         sql, params = self._select_instances(query, self._for_update)

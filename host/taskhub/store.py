@@ -72,11 +72,14 @@ class Message:
 
 @dataclass(frozen=True)
 class QueueCounts:
-    """One queue's size: all its messages, and how many of them are visible now."""
+    """One queue's size: all its messages, and how many of them are visible now.
+    `oldest_visible_at`: the earliest `visible_at` among the visible ones (None when none is),
+    so `now - oldest_visible_at` is how long the longest-waiting ready message has waited."""
 
     queue: str
     messages: int
     visible: int
+    oldest_visible_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,8 @@ class TaskHubStore(Protocol):
 
     def list_queues(self, prefix: str = "") -> list[QueueCounts]:
         """The hub's queues whose names start with `prefix` and hold at least one message, by
-        name, with their counts (a queue is its messages: an emptied queue is not listed)."""
+        name, with their counts and oldest visible message (a queue is its messages: an
+        emptied queue is not listed). One aggregate query, whatever the number of queues."""
         ...
 
     def clear_queue(self, queue: str) -> int:
@@ -309,6 +313,12 @@ class TaskHubStore(Protocol):
         """Matching instances ordered by `created_at`, then `instance_id`. With `query.top`,
         at most that many and a continuation token when more may follow (else None). The token
         is opaque: pass it back in an otherwise identical query to get the next page."""
+        ...
+
+    def count_instances(self, *, entities: bool = False) -> dict[str, int]:
+        """How many instances of the hub have each runtime status (a status no instance has is
+        left out): orchestration instances, or with `entities` the rows of Durable Entities
+        only. One aggregate query (metrics scrape it)."""
         ...
 
     def purge_instances(self, query: InstanceQuery) -> int:

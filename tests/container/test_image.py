@@ -1,26 +1,30 @@
-"""The Dockerfile `func-py init --docker-only` writes, built for the demo app (plus a slow
-workflow) with func-py installed from a wheel of this checkout, and run for real: health, an
-HTTP function, an orchestration, keys, and SIGTERM mid-orchestration with a restart on the same
-volume that finishes it."""
+"""The Dockerfile `func-py init --docker-only` writes, built as it is for the demo app (plus a
+slow workflow) with func-py installed from the wheel init put in wheels/, and run for real:
+health, an HTTP function, an orchestration, keys, metrics, the read-only app folder, and SIGTERM
+mid-orchestration with a restart on the same volume that finishes it. No layer of the image
+holds the wheel, and a build without one fails saying what to do."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+from funcpy.host import __version__
+from funcpy.host.init_cmd import NO_WHEEL
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.container.podman import (
     FUNCTION_KEY,
     KEYS,
     MASTER_KEY,
     Podman,
-    build_wheel,
     free_port,
     make_demo_app,
     unique,
@@ -63,16 +67,15 @@ def run_container(podman: Podman, image: str, name: str, volume: str,
 def image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("image")
     app = make_demo_app(work / "app")
-    wheel = build_wheel(work)
-    (app / "wheels").mkdir()
-    shutil.copy2(wheel, app / "wheels" / wheel.name)
     init = subprocess.run([FUNC_PY, "init", "--docker-only"], cwd=app, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=300)
     assert init.returncode == 0, init.stderr
     assert (app / "Dockerfile").is_file() and (app / ".dockerignore").is_file()
+    assert [w.name for w in (app / "wheels").glob("func_py-*.whl")] == [
+        f"func_py-{__version__}-py3-none-any.whl"]
     tag = f"localhost/{unique('demo')}"
     try:
-        podman.build(tag, app)
+        podman.build(tag, app, "--layers=false")  # no untagged build-stage image left behind
         yield tag
     finally:
         podman.remove(images=(tag,))
@@ -99,6 +102,78 @@ def test_image_runs_as_non_root_with_port_health_check_and_production_command(
     # local.settings.json is a development file: .dockerignore keeps it out of the image.
     listing = podman.run("run", "--rm", image, "ls", "-a", "/home/site/wwwroot").stdout.split()
     assert "local.settings.json" not in listing and "function_app" in listing
+
+
+def test_no_layer_of_the_image_holds_the_wheels(podman: Podman, image: str,
+                                               tmp_path: Path) -> None:
+    archive = tmp_path / "image.tar"
+    podman.run("image", "save", "--format", "docker-archive", "-o", str(archive), image)
+    layers = 0
+    with tarfile.open(archive) as outer:
+        for member in outer.getmembers():
+            if not member.name.endswith(".tar"):
+                continue
+            layers += 1
+            blob = outer.extractfile(member)
+            assert blob is not None
+            with tarfile.open(fileobj=blob) as layer:
+                # (the base image has wheels of its own: Debian's venv seeds pip from them)
+                wheels = [n for n in layer.getnames() if ("func_py-" in n and n.endswith(".whl"))
+                          or "wwwroot/wheels" in n or n.startswith("tmp/build")]
+                assert wheels == [], f"{member.name} holds {wheels}"
+    assert layers >= 2  # the base image's and the final stage's: every one was looked in
+    listing = podman.run("run", "--rm", image, "ls", "-a", "/home/site/wwwroot").stdout
+    assert "wheels" not in listing.split()
+
+
+def test_a_build_without_the_wheel_fails_saying_what_to_do(
+        podman: Podman, tmp_path: Path) -> None:
+    app = make_demo_app(tmp_path / "app")
+    init = subprocess.run([FUNC_PY, "init", "--docker-only"], cwd=app, capture_output=True,
+                          text=True, timeout=300)
+    assert init.returncode == 0, init.stderr
+    for wheel in (app / "wheels").iterdir():
+        wheel.unlink()
+    (app / "wheels").rmdir()
+    tag = f"localhost/{unique('nowheel')}"
+    try:
+        built = podman.run("build", "--pull=never", "--format", "docker", "--layers=false",
+                           "-t", tag, str(app), check=False)
+        assert built.returncode != 0
+        assert NO_WHEEL in built.stdout + built.stderr
+    finally:
+        podman.remove(images=(tag,))
+
+
+def test_the_app_folder_is_read_only_and_start_up_says_where_to_write(
+        podman: Podman, served: Running) -> None:
+    # conmon writes the container's output to its log file a moment after the host prints it
+    logs = wait_until(lambda: (text := podman.logs(served.name))
+                      and "The app folder /home/site/wwwroot is read-only" in text and text,
+                      timeout=15, interval=0.1, what="the read-only notice in the logs")
+    assert "Write to /home/site/wwwroot/.func-py instead" in logs
+    probe = ("import pathlib, sys\n"
+             "try:\n    pathlib.Path('/home/site/wwwroot/x.txt').write_text('x')\n"
+             "except PermissionError:\n    pass\n"
+             "else:\n    sys.exit('the app folder is writable')\n"
+             "pathlib.Path('/home/site/wwwroot/.func-py/x.txt').write_text('x')\n")
+    podman.run("exec", served.name, "python", "-c", probe)
+
+
+def test_metrics_with_the_master_key(served: Running) -> None:
+    with httpx.Client(base_url=served.url("/"), timeout=10) as c:
+        assert c.get("/api/hello/metrics").status_code == 200
+        assert c.get("/admin/metrics").status_code == 401
+        r = c.get("/admin/metrics", headers={"x-functions-key": MASTER_KEY})
+    assert r.status_code == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(r.text) for s in f.samples}
+    hello = [v for (name, labels), v in samples.items()
+             if name == "funcpy_invocation_duration_seconds_count"
+             and ("outcome", "Succeeded") in labels and ("trigger", "httpTrigger") in labels]
+    assert hello and sum(hello) >= 1
+    assert samples[("funcpy_taskhub_up", ())] == 1
+    assert ("funcpy_queue_messages", (("kind", "workitems"), ("queue", "workitems"))) in samples
 
 
 def test_health_http_function_and_health_check(podman: Podman, served: Running) -> None:

@@ -8,9 +8,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from funcpy.host import __version__
 from funcpy.host.auth import ADMIN, ANONYMOUS, FUNCTION, KeyRing
 from funcpy.host.errors import FuncPyError
-from funcpy.host.init_cmd import DOCKERIGNORE, write_container_files
+from funcpy.host.init_cmd import (
+    DOCKERIGNORE,
+    NO_WHEEL,
+    read_only_notice,
+    write_container_files,
+)
 from funcpy.host.secrets import SecretsError, load_secrets
 
 from tests.harness import FUNC_PY
@@ -27,11 +33,16 @@ def app(tmp_path: Path) -> Path:
 def test_init_writes_a_production_dockerfile_and_dockerignore(app: Path) -> None:
     done = write_container_files(app, python_version="3.12")
     text = (app / "Dockerfile").read_text()
-    for needed in ("ARG PYTHON_VERSION=3.12", "FROM python:${PYTHON_VERSION}-slim",
-                   "requirements.txt", "func_py-*.whl", "func-py[postgres]==", "USER 1000:1000",
+    for needed in ("ARG PYTHON_VERSION=3.12", "FROM python:${PYTHON_VERSION}-slim AS build",
+                   "requirements.txt", "func_py-*.whl", '"$1[postgres]"', NO_WHEEL,
+                   "RUN rm -rf /app/wheels", "COPY --from=build /opt/venv /opt/venv",
+                   "COPY --from=build /app ./", "USER 1000:1000",
                    "EXPOSE 8080", "HEALTHCHECK", "/runtime/health/ready",
                    'CMD ["func-py", "start", "--production"]'):
         assert needed in text, needed
+    assert "func-py[postgres]==" not in text  # not on the package index: from the wheel only
+    final = text[text.index("FROM python:${PYTHON_VERSION}-slim\n"):]
+    assert "wheels" not in final.replace("no layer of it holds the wheels", "")
     ignored = (app / ".dockerignore").read_text().splitlines()
     assert "local.settings.json" in ignored and ".func-py" in ignored and ".venv" in ignored
     assert done[0].startswith("Wrote Dockerfile")
@@ -73,14 +84,36 @@ def test_init_refuses_an_unsupported_python(app: Path, version: str) -> None:
 def test_the_cli(app: Path) -> None:
     plain = subprocess.run([FUNC_PY, "init"], cwd=app, capture_output=True, text=True)
     assert plain.returncode == 1 and "func-py init --docker-only" in plain.stderr
+    (app / "wheels").mkdir()
+    (app / "wheels" / "func_py-0.0.1-py3-none-any.whl").write_bytes(b"an older one")
+    (app / "wheels" / "other-1.0-py3-none-any.whl").write_bytes(b"the app's")
     ok = subprocess.run([FUNC_PY, "init", "--docker-only", "--python-version", "3.11"],
                         cwd=app, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "Wrote Dockerfile" in ok.stdout and "docker build" in ok.stdout
+    wheel = f"func_py-{__version__}-py3-none-any.whl"
+    assert f"Wrote wheels/{wheel}" in ok.stdout
+    assert "Removed wheels/func_py-0.0.1-py3-none-any.whl" in ok.stdout
+    assert sorted(p.name for p in (app / "wheels").iterdir()) == [
+        wheel, "other-1.0-py3-none-any.whl"]
     again = subprocess.run([FUNC_PY, "init", "--docker-only"], cwd=app, capture_output=True,
                            text=True)
     assert again.returncode == 1
     assert again.stderr.strip().endswith("already exists: use --force to overwrite it")
+
+
+def test_the_read_only_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app_dir, data = tmp_path / "app", tmp_path / "app" / ".func-py"
+    data.mkdir(parents=True)
+    assert read_only_notice(app_dir, data) is None  # writable: nothing to say
+    writable = {data}
+    monkeypatch.setattr("os.access", lambda path, mode: Path(path) in writable)
+    notice = read_only_notice(app_dir, data)
+    assert notice is not None and f"The app folder {app_dir} is read-only" in notice
+    assert "PermissionError" in notice and f"Write to {data} instead" in notice
+    writable.clear()
+    notice = read_only_notice(app_dir, data)
+    assert notice is not None and f"The data folder {data} is not writable either" in notice
 
 
 # -- secrets ----------------------------------------------------------------------------------

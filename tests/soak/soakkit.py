@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import signal
 import sqlite3
 import statistics
 import time
@@ -365,6 +366,23 @@ def settle(part: str, seed: int | None, hosts: Sequence[HostProcess], specs: Seq
 # -- diagnostics ------------------------------------------------------------------------------
 
 _NOTEWORTHY = re.compile(r"not committed|Lost the lease|failed|Traceback|Error", re.I)
+
+
+def dump_stacks(host: HostProcess) -> None:
+    """Ask a live host for its stacks (host/diagnostics.py) and print them with the failure."""
+    assert host.proc is not None
+    start = len(host.output)
+    host.proc.send_signal(signal.SIGUSR1)
+    try:
+        host.wait_for_log("=== func-py diagnostics: end", timeout=10, after=start)
+    except AssertionError:
+        host.proc.send_signal(signal.SIGUSR2)  # the loop did not answer: threads only
+        try:
+            host.wait_for_log(r"File ", timeout=5, after=start)
+        except AssertionError:
+            pass
+    print(f"--- stacks of {host.log_path.name} (pid {pid(host)}):\n{host.output[start:]}",
+          flush=True)
 
 
 def log_excerpts(hosts: Iterable[HostProcess], limit: int = 8) -> str:

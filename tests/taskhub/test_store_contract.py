@@ -332,6 +332,31 @@ def test_list_queues_counts_by_prefix(store: SqlStore, clock: FakeClock) -> None
     assert store.list_queues("nothing:") == []
 
 
+def test_list_queues_gives_the_oldest_visible_message(store: SqlStore, clock: FakeClock) -> None:
+    t0 = clock.now
+    put(store, "q:a", "first")
+    clock.advance(5)
+    put(store, "q:a", "second")
+    put(store, "q:a", "timer", delay=2)  # counted, but not visible until due
+    put(store, "q:b", "later", delay=10)
+    [a, b] = store.list_queues("q:")
+    assert (a.messages, a.visible, a.oldest_visible_at) == (3, 2, t0)
+    assert (b.messages, b.visible, b.oldest_visible_at) == (1, 0, None)
+    store.get_messages("q:a", 1, 30)  # "first" is claimed: "second" is the oldest waiting
+    assert store.list_queues("q:a")[0].oldest_visible_at == t0 + 5
+    clock.advance(31)  # "first" is visible again, since its claim expired at t0 + 35
+    assert store.list_queues("q:a")[0].oldest_visible_at == t0 + 5
+
+
+def test_count_instances_by_status(store: SqlStore) -> None:
+    assert store.count_instances() == {} and store.count_instances(entities=True) == {}
+    make_instances(store)
+    with store.transaction() as tx:
+        tx.put_instance(record("@counter@one", "Running"))
+    assert store.count_instances() == {"Running": 1, "Completed": 2, "Failed": 1, "Pending": 1}
+    assert store.count_instances(entities=True) == {"Running": 1}
+
+
 def test_clear_queue_deletes_claimed_and_visible(store: SqlStore) -> None:
     put(store, "q:a", "1", "2", "3")
     put(store, "q:b", "kept")
