@@ -143,9 +143,17 @@ class ActivityWorker:
                 await hub.give_back(msgs)
                 return
             if msgs and (hub.isolation.isolating or any(map(is_suspect, msgs))):
-                await hub.give_back(msgs)
-                if any(map(is_suspect, msgs)):
-                    await self.run_alone()
+                # Keep the suspect we hold and give back the rest. (Giving it back too and
+                # claiming again in run_alone livelocked: a give-back moves messages to the
+                # back of the queue, so with more than a batch waiting the second claim never
+                # saw the suspect again, and the two claims took turns for ever.)
+                suspect = next(filter(is_suspect, msgs), None)
+                await hub.give_back([m for m in msgs if m is not suspect])
+                if suspect is not None:
+                    claim = Claim(suspect)
+                    self.inflight[suspect.id] = claim  # renewed while it waits for its turn
+                    hub.isolation.settled(1)  # not work in flight while it waits: it is the wait
+                    await self.run_alone(claim)
                 continue
             for m in msgs:
                 self._start(m)
@@ -159,22 +167,17 @@ class ActivityWorker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def run_alone(self) -> None:
-        """Claim the work items again and run the first suspect with nothing beside it."""
+    async def run_alone(self, claim: Claim) -> None:
+        """Run the suspect we hold with nothing else of this process in flight."""
         hub = self.hub
         async with hub.isolation.alone():
-            msgs = await hub._db(hub.store.get_messages, WORKITEMS, BATCH, hub.visibility)
-            suspect = next(filter(is_suspect, msgs), None)
-            await hub.give_back([m for m in msgs if m is not suspect], tracked=False)
-            if suspect is None or not hub._running:
-                if suspect is not None:
-                    await hub.give_back([suspect], tracked=False)
-                return
+            if claim.settled:
+                return  # its claim was lost while it waited: another delivery runs it
+            if not hub._running:
+                return  # stopping: release_inflight gives it back
             hub.isolation.track(1)
-            claim = Claim(suspect)
-            self.inflight[suspect.id] = claim
             log.info("Running %s alone: it was delivered %d times, its last holder died "
-                     "or lost it.", claim.describe(), suspect.dequeue_count)
+                     "or lost it.", claim.describe(), claim.message.dequeue_count)
             await self._commit_results([Result(claim, await self._execute(claim))])
 
     # -- running ---------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from funcpy.host.taskhub.store import (
     InstanceRecord,
     Lease,
     Message,
+    PopReceiptMismatch,
     StoreBusy,
     StoreError,
 )
@@ -223,9 +224,18 @@ class TaskHubWorker:
                 continue
             if msgs and (not (self._running and serving(p)) or self.isolation.isolating
                          or any(map(is_suspect, msgs))):
-                await self.give_back(msgs)
-                if self._running and serving(p) and any(map(is_suspect, msgs)):
-                    await self._run_alone(p)
+                # Keep the first suspect's messages and give back the rest. (Giving them back
+                # too and claiming again livelocked: a give-back moves messages to the back of
+                # the queue, so with more than a batch waiting the new claim never saw them.)
+                suspect = next(filter(is_suspect, msgs), None)
+                if not (self._running and serving(p)):
+                    suspect = None
+                mine = [m for m in msgs if suspect is not None
+                        and m.instance_id == suspect.instance_id]
+                await self.give_back([m for m in msgs if m not in mine])
+                if mine:
+                    self.isolation.settled(len(mine))  # not in flight while they wait
+                    await self._run_alone(p, mine)
                 continue
             if msgs:
                 try:
@@ -237,27 +247,37 @@ class TaskHubWorker:
             # A short batch drained the queue: wait instead of polling it empty again.
             await self.waits.wait(ev, queue)
 
-    async def _run_alone(self, p: int) -> None:
-        """Claim the partition's messages again and run the first suspect's episode (with its
-        instance's other messages) with nothing else of this process beside it."""
+    async def _run_alone(self, p: int, mine: list[Message]) -> None:
+        """Run the episode of a suspect's instance (the messages we hold for it) with nothing
+        else of this process beside it."""
         async with self.isolation.alone():
-            msgs = await self._db(self.store.get_messages, control_queue(p), BATCH,
-                                  self.visibility)
-            suspect = next(filter(is_suspect, msgs), None)
-            mine = [m for m in msgs if suspect is not None
-                    and m.instance_id == suspect.instance_id]
-            ids = {m.id for m in mine}
-            await self.give_back([m for m in msgs if m.id not in ids], tracked=False)
-            if not mine:
-                return
             if not (self._running and self.partition_leases.serving(p)):
                 await self.give_back(mine, tracked=False)
                 return
-            assert suspect is not None
+            # The wait for the work in flight may have used up their visibility: take them
+            # for another full visibility before the episode (a message whose claim ran out
+            # and was taken again is no longer ours).
+            held: list[Message] = []
+            for m in mine:
+                try:
+                    held.append(await self._db(self.store.update_visibility, m,
+                                               self.visibility))
+                except PopReceiptMismatch:
+                    continue
+                except StoreError as exc:
+                    log.warning("Renewing a claimed message failed (it becomes visible again "
+                                "when its claim expires): %s", exc)
+            if not held:
+                return
+            self.isolation.track(len(held))
+            suspect = next(filter(is_suspect, held), held[0])
             log.info("Running the episode of instance '%s' alone: a message for it was "
                      "delivered %d times, its last holder died or lost it.",
                      suspect.instance_id, suspect.dequeue_count)
-            await self._run_batch(p, mine)
+            try:
+                await self._run_batch(p, held)
+            finally:
+                self.isolation.settled(len(held))
 
     async def _run_batch(self, p: int, msgs: list[Message]) -> None:
         groups: OrderedDict[str, list[Message]] = OrderedDict()

@@ -289,3 +289,42 @@ def test_results_committed_as_a_group_settle_every_claim(make_store: MakeStore,
         await until(lambda: rig.worker.isolation.active == 0, "no claimed work in flight")
 
     run(make_store, clock, scenario)
+
+
+def test_suspects_at_the_front_of_a_long_queue_run_alone_and_the_rest_follow(
+        make_store: MakeStore, clock: FakeClock) -> None:
+    """Found by the fault soak: work items delivered before (suspects) at the front of a queue
+    holding more than a batch behind them. The claim loop gave back what it held, suspect
+    included, and the isolated run claimed again; a give-back moves messages to the back of
+    the queue, so the second claim never saw the suspect and the two took turns for ever
+    (the host served HTTP but ran no more activities). The loop now runs the suspect it holds."""
+    async def scenario(rig: Rig) -> None:
+        iid = rig.start(150)
+        await until(lambda: len(_claims(rig)) == 16, "16 activities in flight")
+        ids = sorted(c.message.id for c in _claims(rig))
+        await rig.worker.stop(grace=0)  # gives them back, uncounted
+        # As if their holder had died: delivered once, visible again, at the front.
+        marks = ", ".join("?" for _ in ids)
+        rig.real._write_one(
+            "UPDATE taskhub_messages SET dequeue_count = 1, visible_at = 0, pop_receipt = NULL"
+            f" WHERE hub = ? AND id IN ({marks}) RETURNING id", (rig.real.hub, *ids))
+        GATE.release.set()
+        rig.worker = rig._worker()
+        await rig.worker.start()
+        assert await rig.completed(iid) == [f"done {iid}-{i}" for i in range(150)]
+        assert rig.claimed() == 0
+
+    class Ticking(FakeClock):
+        """Time moves a millisecond at each reading, as it does for a real host: a message
+        given back is visible from a later moment than those never claimed."""
+
+        def __call__(self) -> float:
+            self.advance(0.001)
+            return super().__call__()
+
+    ticking = Ticking()
+
+    async def main() -> None:
+        async with Rig(make_store(clock=ticking), ticking) as rig:  # type: ignore[arg-type]
+            await scenario(rig)
+    asyncio.run(main())
