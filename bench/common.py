@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -57,3 +59,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def durable_bench_app(tmp: Path, name: str, postgres: str | None,
+                      hub_prefix: str) -> tuple[Path, dict[str, str]]:
+    """A copy of bench/apps/NAME in `tmp` and the environment to run it with: the engine's
+    figures (the development-mode replay check is measured by bench/replay_check.py), on a
+    fresh PostgreSQL hub when `postgres` is a libpq URL."""
+    app = tmp / "app"
+    shutil.copytree(Path(__file__).parent / "apps" / name, app)
+    env = {"FUNCPY_REPLAY_CHECK": "0"}
+    if postgres:
+        hub = f"{hub_prefix}{int(time.time())}"
+        (app / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {
+            "durableTask": {"hubName": hub, "storageProvider": {
+                "type": "postgres", "connectionStringName": "BENCH_PG"}}}}))
+        env["BENCH_PG"] = postgres
+    return app, env

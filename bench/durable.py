@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from common import FUNC_PY, free_port, median, start, stop, wait_http
+from common import FUNC_PY, durable_bench_app, free_port, median, start, stop, wait_http
 
 BENCH = Path(__file__).resolve().parent
 API = "/runtime/webhooks/durabletask"
@@ -132,17 +130,7 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=1, help="hosts sharing the hub (PostgreSQL)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        shutil.copytree(BENCH / "apps" / "durable", app)
-        # The engine's figures: the development-mode replay check (every episode replayed as
-        # Azure does) is measured on its own by bench/replay_check.py.
-        env = {"FUNCPY_REPLAY_CHECK": "0"}
-        if args.postgres:
-            hub = f"Bench{int(time.time())}"
-            (app / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {
-                "durableTask": {"hubName": hub, "storageProvider": {
-                    "type": "postgres", "connectionStringName": "BENCH_PG"}}}}))
-            env["BENCH_PG"] = args.postgres
+        app, env = durable_bench_app(Path(tmp), "durable", args.postgres, "Bench")
         baseline = sqlite_commit_rate(Path(tmp))
         procs = []
         ports = [free_port() for _ in range(args.hosts)]

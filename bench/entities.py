@@ -26,7 +26,6 @@ import asyncio
 import datetime as dt
 import itertools
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import httpx
-from common import FUNC_PY, free_port, median, start, stop, wait_http
+from common import FUNC_PY, durable_bench_app, free_port, median, start, stop, wait_http
 
 BENCH = Path(__file__).resolve().parent
 API = "/runtime/webhooks/durabletask"
@@ -246,17 +245,7 @@ def main() -> int:
     ap.add_argument("--postgres", help="libpq URL: run on a PostgreSQL task hub")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        app = Path(tmp) / "app"
-        shutil.copytree(BENCH / "apps" / "entities", app)
-        # The engine's figures: the development-mode replay check is measured on its own by
-        # bench/replay_check.py.
-        env = {"FUNCPY_REPLAY_CHECK": "0"}
-        if args.postgres:
-            hub = f"BenchEnt{int(time.time())}"
-            (app / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {
-                "durableTask": {"hubName": hub, "storageProvider": {
-                    "type": "postgres", "connectionStringName": "BENCH_PG"}}}}))
-            env["BENCH_PG"] = args.postgres
+        app, env = durable_bench_app(Path(tmp), "entities", args.postgres, "BenchEnt")
         port = free_port()
         proc = start([FUNC_PY, "start", "--no-reload", "--port", str(port)], cwd=app, env=env,
                      log=Path(tmp) / "host.log")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from funcpy.host.config import DATA_DIR_NAME
 from funcpy.host.errors import FuncPyError
+from funcpy.host.templates import http_function
 
 DEBUG_PORT = 9091  # the port the VS Code extension's launch.json attaches to
 TASK_LABEL = "func-py: host start"
@@ -30,34 +31,10 @@ ENDS_PATTERN = ("^.*(Worker process started and initialized"
 LOAD_ERROR_PATTERN = r"^.*The app could not be loaded.*: (.+\.py) failed to import: (.*)$"
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
 
-FUNCTION_APP = '''\
-import logging
-
-import azure.functions as func
-
-app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-
-
-@app.route(route="http_trigger")
-def http_trigger(req: func.HttpRequest) -> func.HttpResponse:
-    logging.info("Python HTTP trigger function processed a request.")
-    name = req.params.get("name")
-    if not name:
-        try:
-            body = req.get_json()
-        except ValueError:  # no body, or not JSON
-            body = None
-        if isinstance(body, dict):
-            name = body.get("name")
-    if name:
-        return func.HttpResponse(
-            f"Hello, {name}. This HTTP triggered function executed successfully.")
-    return func.HttpResponse(
-        "This HTTP triggered function executed successfully. Pass a name in the query "
-        "string or in the request body for a personalized response.",
-        status_code=200,
-    )
-'''
+# One HTTP function, the same code `func-py new --template "HTTP trigger"` writes.
+FUNCTION_APP = ("import logging\n\nimport azure.functions as func\n\n"
+                "app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)\n\n\n"
+                + http_function("http_trigger", "ANONYMOUS"))
 
 REQUIREMENTS = """\
 # The packages the app imports; Azure installs them when the app is deployed.

@@ -94,6 +94,11 @@ def ${ident}(req: func.HttpRequest) -> func.HttpResponse:
 ''')
 
 
+def http_function(name: str, level: str, app: str = "app") -> str:
+    """The HTTP trigger template's code for a function whose name is a Python identifier."""
+    return _HTTP.substitute(register="", app=app, route=name, level=level, ident=name)
+
+
 def _http_code(o: Options, app: str) -> str:
     return _HTTP.substitute(register=_register(app, o.name, o.ident), app=app, route=o.name,
                             level=_level(o), ident=o.ident)
