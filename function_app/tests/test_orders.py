@@ -1,5 +1,10 @@
 """The order workflow and the stock-price monitor (orders.py), driven through the app's own HTTP
-routes as a client would, on the harness's virtual clock."""
+routes as a client would, on the harness's virtual clock (the `funcpy_app` fixture of the pytest
+plugin func-py installs): `.venv/bin/python -m pytest function_app/tests`.
+
+This folder has no `__init__.py` on purpose: collecting it then imports neither the
+`function_app` package nor anything of it into the test process (the harness imports the app
+afresh for each test), and the host's loader never imports these files."""
 
 from __future__ import annotations
 
