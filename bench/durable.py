@@ -20,26 +20,24 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from common import FUNC_PY, durable_bench_app, free_port, median, start, stop, wait_http
+from common import (
+    API,
+    FUNC_PY,
+    durable_bench_app,
+    free_port,
+    median,
+    run_orchestration,
+    start,
+    stop,
+    wait_http,
+)
 
 BENCH = Path(__file__).resolve().parent
-API = "/runtime/webhooks/durabletask"
 
 
 async def run_one(client: aiohttp.ClientSession, name: str, arg: int) -> float:
     """Start one orchestration and return the seconds until it completed."""
-    t0 = time.perf_counter()
-    async with client.post(f"{API}/orchestrators/{name}", json=arg) as r:
-        r.raise_for_status()
-        iid = (await r.json())["id"]
-    while True:
-        async with client.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
-            body = await s.json()
-        if body["runtimeStatus"] == "Completed":
-            return time.perf_counter() - t0
-        if body["runtimeStatus"] in ("Failed", "Terminated"):
-            raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
-        await asyncio.sleep(0.01)
+    return (await run_orchestration(client, name, arg))[0]
 
 
 async def run_many(client: aiohttp.ClientSession, count: int) -> float:

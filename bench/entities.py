@@ -37,10 +37,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import httpx
-from common import FUNC_PY, durable_bench_app, free_port, median, start, stop, wait_http
+from common import (
+    API,
+    FUNC_PY,
+    durable_bench_app,
+    free_port,
+    median,
+    run_orchestration,
+    start,
+    stop,
+    wait_http,
+)
 
 BENCH = Path(__file__).resolve().parent
-API = "/runtime/webhooks/durabletask"
 SIGNALS = 2000  # signals per scenario (and the size of the fan-out baseline)
 KEYS = 100  # entities in the spread scenarios
 CALLS = 300  # sequential call_entity in the latency scenario
@@ -56,18 +65,7 @@ def parse_ts(text: str) -> float:
 
 async def run_one(client: aiohttp.ClientSession, name: str, arg: object) -> tuple[float, str]:
     """Start one orchestration; the seconds until it completed (seen from outside), its id."""
-    t0 = time.perf_counter()
-    async with client.post(f"{API}/orchestrators/{name}", json=arg) as r:
-        r.raise_for_status()
-        iid = (await r.json())["id"]
-    while True:
-        async with client.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
-            body = await s.json()
-        if body["runtimeStatus"] == "Completed":
-            return time.perf_counter() - t0, iid
-        if body["runtimeStatus"] in ("Failed", "Terminated"):
-            raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
-        await asyncio.sleep(0.01)
+    return await run_orchestration(client, name, arg)
 
 
 async def post_signals(client: aiohttp.ClientSession, keys: list[str], count: int) -> float:

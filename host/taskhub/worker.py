@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import os
 import socket
@@ -28,30 +27,23 @@ from funcpy.host.taskhub.activities import ActivityWorker
 from funcpy.host.taskhub.entity_batch import EntityBatchRunner
 from funcpy.host.taskhub.entity_ids import is_entity_id
 from funcpy.host.taskhub.episode import (
-    MAX_DEQUEUE,
-    TERMINAL,
     Effects,
     EpisodeRunner,
     InstanceState,
     durable_name,
-    state_from_history,
 )
 from funcpy.host.taskhub.history import (
     BATCH,
     WORKITEMS,
-    ControlMessage,
-    Event,
-    EventType,
     control_queue,
     partition_of,
 )
+from funcpy.host.taskhub.instance_load import InstanceLoader
 from funcpy.host.taskhub.isolation import Isolation, is_suspect
 from funcpy.host.taskhub.partitions import PartitionLeases
 from funcpy.host.taskhub.replay import Outcome
-from funcpy.host.taskhub.rewind import rewind_effects
 from funcpy.host.taskhub.settings import TaskHubSettings
 from funcpy.host.taskhub.store import (
-    InstanceRecord,
     Lease,
     Message,
     PopReceiptMismatch,
@@ -60,7 +52,7 @@ from funcpy.host.taskhub.store import (
 )
 from funcpy.host.taskhub.supervise import keep_running
 from funcpy.host.taskhub.waits import QueueWaits
-from funcpy.host.taskhub.writes import write_effects, write_repair
+from funcpy.host.taskhub.writes import write_effects
 
 log = logging.getLogger("func_py.taskhub")
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
@@ -95,7 +87,9 @@ class TaskHubWorker:
         self.isolation = Isolation()
         self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
-        self.entity_runner = EntityBatchRunner(self._entities.get, self._invoke_entity, clock)
+        self.loader = InstanceLoader(self)
+        self.entity_runner = EntityBatchRunner(lambda name: self._entities.get(name),
+                                               self._invoke_entity, clock)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
                                     self._invoke_orchestrator, clock, replay_check,
                                     settings.default_version)
@@ -117,9 +111,8 @@ class TaskHubWorker:
             if st.record.name.lower() in changed:
                 del self.cache[iid]
         self._orchestrators, self._activities = orchestrators, activities
-        self._entities.clear()  # in place: the entity runner holds its lookup
-        self._entities.update({durable_name(f, "entityName").lower(): f
-                               for f in index.of_type("entityTrigger")})
+        self._entities = {durable_name(f, "entityName").lower(): f
+                          for f in index.of_type("entityTrigger")}
 
     def _orchestrator(self, name: str) -> FunctionInfo | None:
         return self._orchestrators.get(name.lower())
@@ -306,21 +299,7 @@ class TaskHubWorker:
                 return None
 
     async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> Effects:
-        record = await self._db(self.store.get_instance, instance_id)
-        poison = [m for m in msgs if m.dequeue_count > MAX_DEQUEUE]
-        if poison and record is not None and record.runtime_status not in TERMINAL:
-            msgs = await self._poisoned(record, poison, msgs)
-        state = self.cache.get(instance_id)
-        if record is not None and (state is None or state.record.execution_id
-                                   != record.execution_id):
-            state = None
-            if record.runtime_status not in TERMINAL:
-                raw = await self._db(self.store.read_history, instance_id, record.execution_id)
-                if raw:
-                    state = state_from_history(record, [json.loads(t) for t in raw])
-        if any(ControlMessage.decode(m.payload).event["EventType"] == EventType.ExecutionRewound
-               for m in msgs) and record is not None:
-            record, msgs, state = await self._rewind(record, msgs)
+        state, record, msgs = await self.loader.load(instance_id, msgs)
         return await self.runner.run(state, record, msgs)
 
     async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]],
@@ -390,42 +369,6 @@ class TaskHubWorker:
         with self.store.transaction(fence=lease) as tx:
             for instance_id, fx in items:
                 write_effects(tx, instance_id, fx, self.partitions, self.clock())
-
-    async def _poisoned(self, record: Any, poison: list[Message],
-                        msgs: list[Message]) -> list[Message]:
-        """Fail the instance whose messages keep killing their worker, and drop them."""
-        reason = (f"Orchestration '{record.name}' was failed by the host: a message for it was "
-                  f"dequeued {poison[0].dequeue_count} times without completing: the worker "
-                  "process died each time its episode ran, the last times with nothing else "
-                  "running, so this orchestrator is what kills it.")
-        log.error(reason)
-        record.runtime_status, record.output = "Failed", json.dumps(reason)
-        record.last_updated = record.completed_at = self.clock()
-        await self._db(self._write, record, [], msgs)
-        self.cache.pop(record.instance_id, None)
-        return []
-
-    async def _rewind(self, record: Any, msgs: list[Message]) -> tuple[Any, list[Message], Any]:
-        """Reopen a failed instance: forget its failures and run the failed work again."""
-        raw = await self._db(self.store.read_history, record.instance_id, record.execution_id)
-        history = [json.loads(t) for t in raw]
-        rewound = [m for m in msgs if ControlMessage.decode(m.payload).event["EventType"]
-                   == EventType.ExecutionRewound]
-        rest = [m for m in msgs if m not in rewound]
-        if record.runtime_status != "Failed":
-            await self._db(self._write, None, [], rewound)
-            return record, rest, state_from_history(record, history) if history else None
-        new_record, new_history, outgoing = rewind_effects(record, history, self.clock(),
-                                                           self._activity)
-        await self._db(self._write, new_record, outgoing, rewound, new_history)
-        self.activities.wake.set()
-        self.cache.pop(record.instance_id, None)
-        log.info("Rewound instance '%s'.", record.instance_id)
-        return new_record, rest, state_from_history(new_record, new_history)
-
-    def _write(self, record: InstanceRecord | None, outgoing: list[tuple[str, str]],
-               consumed: list[Message], history: list[Event] | None = None) -> None:
-        write_repair(self.store, self.partitions, record, outgoing, consumed, history)
 
     async def _invoke_entity(self, fn: FunctionInfo, run: Callable[[], Any]) -> Any:
         # Entity operations are ordinary sync code that may block (unlike orchestrator code,
