@@ -277,7 +277,7 @@ def _accepted(instance_id: str, operation: str, **extra: Any) -> dict[str, Any]:
 def _execute(args: argparse.Namespace, client: TaskHubClient | None, hub: str) -> None:
     """Run the command; `client` is None when the hub's SQLite file does not exist yet."""
     from funcpy.host.entity_cli import ENTITY_COMMANDS, run_entity_command
-    from funcpy.host.taskhub.client import status_json
+    from funcpy.host.taskhub.api_json import status_json
 
     cmd = args.durable_command
     if cmd in ENTITY_COMMANDS:

@@ -85,7 +85,8 @@ def _missing(name: str, key: str) -> DurableCommandError:
 
 def run_entity_command(args: argparse.Namespace, client: TaskHubClient | None) -> None:
     """Run one entity command; `client` is None when the hub's SQLite file does not exist."""
-    from funcpy.host.taskhub.client import MAX_PAGE_SIZE, entity_json
+    from funcpy.host.taskhub.api_json import entity_json
+    from funcpy.host.taskhub.client import MAX_PAGE_SIZE
 
     cmd = args.durable_command
     if cmd == "get-entities":

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from funcpy.host.taskhub.api_json import entity_json
 from funcpy.host.taskhub.api_requests import page_size
-from funcpy.host.taskhub.client import DEFAULT_PAGE_SIZE, ClientError, entity_json, shown_id
+from funcpy.host.taskhub.client import DEFAULT_PAGE_SIZE, ClientError, shown_id
 from funcpy.host.taskhub.http_api import _flag, _not_allowed, json_text, query_time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

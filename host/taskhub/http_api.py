@@ -22,6 +22,7 @@ from urllib.parse import quote
 from funcpy.host import tracing
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
 from funcpy.host.config import DEFAULT_MAX_BODY
+from funcpy.host.taskhub.api_json import status_json
 from funcpy.host.taskhub.api_requests import (
     MIN_POLL_SECONDS,
     PREFIX,
@@ -33,7 +34,7 @@ from funcpy.host.taskhub.api_requests import (
     path_parts,
     seconds,
 )
-from funcpy.host.taskhub.client import ClientError, TaskHubClient, status_json
+from funcpy.host.taskhub.client import ClientError, TaskHubClient
 from funcpy.host.taskhub.history import parse_time
 from funcpy.host.taskhub.store import RUNTIME_STATUSES, InstanceQuery, StoreError
 from starlette.requests import Request

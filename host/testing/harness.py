@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 from funcpy.host.index import FunctionInfo
 from funcpy.host.invoke import InvocationError
-from funcpy.host.taskhub.client import history_json, status_json
+from funcpy.host.taskhub.api_json import history_json, status_json
 from funcpy.host.taskhub.store import InstanceQuery
 from funcpy.host.testing.clock import VirtualClock
 from funcpy.host.testing.driver import Driver

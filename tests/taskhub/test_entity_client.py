@@ -9,12 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from funcpy.host.taskhub.client import (
-    MAX_ENTITY_SCANS,
-    ClientError,
-    TaskHubClient,
-    entity_json,
-)
+from funcpy.host.taskhub.api_json import entity_json
+from funcpy.host.taskhub.client import MAX_ENTITY_SCANS, ClientError, TaskHubClient
 from funcpy.host.taskhub.entity_ids import request_of, scheduler_id
 from funcpy.host.taskhub.history import (
     ControlMessage,
