@@ -9,6 +9,7 @@ from typing import Any
 from funcpy.host.index import Binding
 from funcpy.host.settings import resolve_setting_refs
 from funcpy.triggers import INPUT_BINDING_TYPES, OUTPUT_BINDING_TYPES
+from funcpy.triggers.queue_options import normalize_queue_name
 
 _BINDING_NAME = re.compile(r"^([a-zA-Z][a-zA-Z0-9]{0,127}|\$return)$")
 
@@ -63,8 +64,6 @@ def check_output_names(bindings: Sequence[Binding]) -> None:
     """A queue output whose name needs no binding expression is checked at load time (with the
     extension's message), so a bad name puts its function in error instead of failing every
     call; names with `{...}` are checked when filled in."""
-    from funcpy.triggers.queue_options import normalize_queue_name
-
     for b in bindings:
         name = str(b.get("queueName") or "")
         if b.get("type") == "queue" and b.get("direction") == "out" and "{" not in name:

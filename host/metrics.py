@@ -251,10 +251,8 @@ class Scraper:
             "funcpy_durable_concurrency_limit", "maxConcurrentActivityFunctions and "
             "maxConcurrentOrchestratorFunctions", labels=["kind"])
         settings = worker.settings
-        # The worker's orchestration semaphore: the slots taken are the episodes running.
-        free = getattr(worker._orch_slots, "_value", settings.max_orchestrations)
         busy.add_metric(["activity"], len(worker.activities.tasks))
-        busy.add_metric(["orchestration"], settings.max_orchestrations - free)
+        busy.add_metric(["orchestration"], worker.episodes_running)
         limit.add_metric(["activity"], settings.max_activities)
         limit.add_metric(["orchestration"], settings.max_orchestrations)
         yield busy

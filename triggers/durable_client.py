@@ -63,7 +63,7 @@ def key_query(runtime: HostServices) -> str:
 
 
 def rpc_base_url(runtime: HostServices) -> str:
-    rpc_port = getattr(runtime, "rpc_port", None)
+    rpc_port = runtime.rpc_port
     if rpc_port:  # an HTTPS host: its plain-HTTP call-back listener (host/rpc_listener.py)
         return f"http://{RPC_USER}:{RPC_SECRET}@127.0.0.1:{rpc_port}{PREFIX}/{RPC_SEGMENT}/"
     address = runtime.config.address

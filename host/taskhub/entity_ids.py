@@ -36,7 +36,7 @@ def scheduler_id(name: str, key: str) -> str:
 
 
 def is_entity_id(instance_id: str | None) -> bool:
-    return bool(instance_id) and instance_id.startswith(ENTITY_PREFIX)  # type: ignore[union-attr]
+    return instance_id is not None and instance_id.startswith(ENTITY_PREFIX)
 
 
 def split_scheduler_id(instance_id: str) -> tuple[str, str]:

@@ -78,6 +78,7 @@ class TaskHubWorker:
         self._wake: dict[int, asyncio.Event] = {}
         self.waits = QueueWaits(store, clock, poll_seconds, self._db)
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
+        self.episodes_running = 0  # orchestration episodes and entity batches in flight
         self._lease_task: asyncio.Task[Any] | None = None
         self._code_generation = 0  # grows when a reload changes an orchestrator
         self._running = False
@@ -285,6 +286,7 @@ class TaskHubWorker:
                        msgs: list[Message]) -> tuple[str, Effects] | None:
         """Run one instance's episode; its effects are committed with the batch's."""
         async with self._orch_slots:
+            self.episodes_running += 1
             try:
                 if is_entity_id(instance_id):
                     record = await self._db(self.store.get_instance, instance_id)
@@ -297,6 +299,8 @@ class TaskHubWorker:
                               instance_id)
                 self.cache.pop(instance_id, None)
                 return None
+            finally:
+                self.episodes_running -= 1
 
     async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> Effects:
         state, record, msgs = await self.loader.load(instance_id, msgs)
