@@ -306,7 +306,3 @@ class Runtime:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
-
-    def log_conversion_error(self, fn: FunctionInfo, exc: Exception) -> None:
-        log.error("Executed 'Functions.%s' returned a value the host cannot send: %s",
-                  fn.name, exc)
