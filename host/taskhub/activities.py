@@ -143,17 +143,15 @@ class ActivityWorker:
                 await hub.give_back(msgs)
                 return
             if msgs and (hub.isolation.isolating or any(map(is_suspect, msgs))):
-                # Keep the suspect we hold and give back the rest. (Giving it back too and
-                # claiming again in run_alone livelocked: a give-back moves messages to the
-                # back of the queue, so with more than a batch waiting the second claim never
-                # saw the suspect again, and the two claims took turns for ever.)
+                # Give everything back, suspect included (nothing may wait claimed beside a
+                # suspect: a death would count against it), then take the suspect back by id
+                # once alone. (Claiming "the oldest" again livelocked: a give-back moves
+                # messages to the back of the queue, so with more than a batch waiting the
+                # second claim never saw the suspect, and the two took turns for ever.)
                 suspect = next(filter(is_suspect, msgs), None)
-                await hub.give_back([m for m in msgs if m is not suspect])
+                await hub.give_back(msgs)
                 if suspect is not None:
-                    claim = Claim(suspect)
-                    self.inflight[suspect.id] = claim  # renewed while it waits for its turn
-                    hub.isolation.settled(1)  # not work in flight while it waits: it is the wait
-                    await self.run_alone(claim)
+                    await self.run_alone(suspect.id)
                 continue
             for m in msgs:
                 self._start(m)
@@ -167,15 +165,20 @@ class ActivityWorker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def run_alone(self, claim: Claim) -> None:
-        """Run the suspect we hold with nothing else of this process in flight."""
+    async def run_alone(self, message_id: int) -> None:
+        """Take the suspect work item back and run it with nothing else of this process in
+        flight."""
         hub = self.hub
         async with hub.isolation.alone():
-            if claim.settled:
-                return  # its claim was lost while it waited: another delivery runs it
             if not hub._running:
-                return  # stopping: release_inflight gives it back
+                return
+            msgs = await hub._db(hub.store.claim_messages, WORKITEMS, [message_id],
+                                 hub.visibility)
+            if not msgs:
+                return  # done or taken meanwhile
             hub.isolation.track(1)
+            claim = Claim(msgs[0])
+            self.inflight[claim.message.id] = claim
             log.info("Running %s alone: it was delivered %d times, its last holder died "
                      "or lost it.", claim.describe(), claim.message.dequeue_count)
             await self._commit_results([Result(claim, await self._execute(claim))])

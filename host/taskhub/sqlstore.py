@@ -206,15 +206,28 @@ class SqlStore(SqlLeases):
     ) -> list[Message]:
         if max_count <= 0:
             return []
+        return self._claim(queue, "", [], max_count, visibility_timeout)
+
+    def claim_messages(
+        self, queue: str, ids: Sequence[int], visibility_timeout: float
+    ) -> list[Message]:
+        if not ids:
+            return []
+        return self._claim(queue, f" AND id IN ({marks(len(ids))})", list(ids), len(ids),
+                           visibility_timeout)
+
+    def _claim(self, queue: str, only: str, ids: list[object], max_count: int,
+               visibility_timeout: float) -> list[Message]:
         now = self.clock()
         rows = self._write_one(
             "WITH claimed AS (SELECT id FROM taskhub_messages"
-            " WHERE hub = ? AND queue = ? AND visible_at <= ?"
+            f" WHERE hub = ? AND queue = ? AND visible_at <= ?{only}"
             f" ORDER BY visible_at, id LIMIT ?{self._skip_locked})"
             " UPDATE taskhub_messages SET dequeue_count = dequeue_count + 1,"
             " pop_receipt = CAST(? AS TEXT) || CAST(id AS TEXT), visible_at = ?"
             f" WHERE id IN (SELECT id FROM claimed) RETURNING {MESSAGE_COLS}",
-            (self.hub, queue, now, max_count, _receipt() + ".", now + visibility_timeout),
+            (self.hub, queue, now, *ids, max_count, _receipt() + ".",
+             now + visibility_timeout),
         )
         return sorted((Message(*row) for row in rows), key=lambda m: m.id)
 

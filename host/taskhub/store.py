@@ -252,6 +252,15 @@ class TaskHubStore(Protocol):
         (threads, processes, hosts) never receive the same message while its visibility holds."""
         ...
 
+    def claim_messages(
+        self, queue: str, ids: Sequence[int], visibility_timeout: float
+    ) -> list[Message]:
+        """`get_messages` for the given message ids only: those of them still in `queue` and
+        visible now are claimed (same visibility, receipt and count rules), sorted by id. How
+        a worker takes back exactly the messages it gave back, wherever they now are in the
+        queue."""
+        ...
+
     def update_visibility(self, message: Message, visibility_timeout: float) -> Message:
         """Make a message we hold invisible until now + `visibility_timeout` (0 abandons it:
         visible at once). Returns it with its new pop receipt and `visible_at`; the dequeue

@@ -46,7 +46,6 @@ from funcpy.host.taskhub.settings import TaskHubSettings
 from funcpy.host.taskhub.store import (
     Lease,
     Message,
-    PopReceiptMismatch,
     StoreBusy,
     StoreError,
 )
@@ -218,17 +217,17 @@ class TaskHubWorker:
                 continue
             if msgs and (not (self._running and serving(p)) or self.isolation.isolating
                          or any(map(is_suspect, msgs))):
-                # Keep the first suspect's messages and give back the rest. (Giving them back
-                # too and claiming again livelocked: a give-back moves messages to the back of
+                # Give everything back (nothing may wait claimed beside a suspect), then take
+                # the first suspect's instance's messages back by id once alone. (Claiming
+                # "the oldest" again livelocked: a give-back moves messages to the back of
                 # the queue, so with more than a batch waiting the new claim never saw them.)
                 suspect = next(filter(is_suspect, msgs), None)
                 if not (self._running and serving(p)):
                     suspect = None
-                mine = [m for m in msgs if suspect is not None
+                mine = [m.id for m in msgs if suspect is not None
                         and m.instance_id == suspect.instance_id]
-                await self.give_back([m for m in msgs if m not in mine])
+                await self.give_back(msgs)
                 if mine:
-                    self.isolation.settled(len(mine))  # not in flight while they wait
                     await self._run_alone(p, mine)
                 continue
             if msgs:
@@ -241,26 +240,14 @@ class TaskHubWorker:
             # A short batch drained the queue: wait instead of polling it empty again.
             await self.waits.wait(ev, queue)
 
-    async def _run_alone(self, p: int, mine: list[Message]) -> None:
-        """Run the episode of a suspect's instance (the messages we hold for it) with nothing
-        else of this process beside it."""
+    async def _run_alone(self, p: int, ids: list[int]) -> None:
+        """Take back a suspect instance's messages and run its episode with nothing else of
+        this process beside it."""
         async with self.isolation.alone():
             if not (self._running and self.partition_leases.serving(p)):
-                await self.give_back(mine, tracked=False)
                 return
-            # The wait for the work in flight may have used up their visibility: take them
-            # for another full visibility before the episode (a message whose claim ran out
-            # and was taken again is no longer ours).
-            held: list[Message] = []
-            for m in mine:
-                try:
-                    held.append(await self._db(self.store.update_visibility, m,
-                                               self.visibility))
-                except PopReceiptMismatch:
-                    continue
-                except StoreError as exc:
-                    log.warning("Renewing a claimed message failed (it becomes visible again "
-                                "when its claim expires): %s", exc)
+            held = await self._db(self.store.claim_messages, control_queue(p), ids,
+                                  self.visibility)
             if not held:
                 return
             self.isolation.track(len(held))

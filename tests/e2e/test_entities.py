@@ -27,7 +27,10 @@ def copy_app(dest: Path) -> Path:
 
 
 def key() -> str:
-    return uuid.uuid4().hex[:10]
+    # Not bare hex: a key such as "3514779e41" is a JSON number, and an orchestration input
+    # that is a string holding JSON text reaches the orchestrator decoded (as on Azure, where
+    # the SDK df_loads every string input), so the orchestrator would address another entity.
+    return f"k-{uuid.uuid4().hex[:10]}"
 
 
 def start(http: httpx.Client, name: str, body: Any) -> str:

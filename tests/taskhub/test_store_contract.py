@@ -182,6 +182,24 @@ def test_unclaim_gives_messages_back_without_counting_the_delivery(
     assert store.unclaim([]) == 0
 
 
+def test_claim_messages_takes_back_exactly_the_given_ids_wherever_they_are(
+        store: SqlStore, clock: FakeClock) -> None:
+    put(store, "workitems", *[f"m{i}" for i in range(10)])
+    put(store, "control-00", "elsewhere")
+    batch = store.get_messages("workitems", 3, 30)
+    store.unclaim(batch)  # now at the back of the queue, behind seven older ones
+    [other] = store.get_messages("control-00", 1, 30)
+    wanted = [batch[1].id, batch[2].id, other.id, 999_999]
+    got = store.claim_messages("workitems", wanted, 30)
+    assert [m.payload for m in got] == ["m1", "m2"]  # not another queue's, not a missing id
+    assert [m.dequeue_count for m in got] == [1, 1] and all(m.pop_receipt for m in got)
+    assert store.claim_messages("workitems", wanted, 30) == []  # claimed: invisible now
+    clock.advance(31)
+    assert [m.dequeue_count for m in store.claim_messages("workitems", [batch[1].id], 30)] \
+        == [2]
+    assert store.claim_messages("workitems", [], 30) == []
+
+
 def test_messages_carry_instance_id(store: SqlStore) -> None:
     with store.transaction() as tx:
         tx.put_message("control-02", "start", instance_id="abc")
