@@ -90,6 +90,8 @@ const seg = encodeURIComponent;
 export const api = {
   hostStatus: () => call(`${ADMIN}host/status`).then((r) => r.data),
   functions: () => call(`${ADMIN}functions`).then((r) => r.data),
+  // Instances by status under the list's filters: { counts: {status: n}, total } (one query).
+  counts: (query) => call(`${ADMIN}taskhub/counts`, { params: query }).then((r) => r.data),
 
   // One page of instances: { rows, token } (token: the next page's, or null).
   async instances(query, token) {

@@ -338,10 +338,9 @@ class SqlStore(SqlLeases):
         )
         return InstanceRecord(*rows[0]) if rows else None
 
-    def _select_instances(self, query: InstanceQuery, lock: str = "") -> tuple[str, list[object]]:
+    def _where(self, query: InstanceQuery, entities: bool) -> tuple[list[str], list[object]]:
         # Entity rows (ids '@name@key') and orchestration rows share the table.
-        where = ["hub = ?", "substr(instance_id, 1, 1) " + ("= '@'" if query.entities
-                                                             else "<> '@'")]
+        where = ["hub = ?", "substr(instance_id, 1, 1) " + ("= '@'" if entities else "<> '@'")]
         params: list[object] = [self.hub]
         if query.runtime_status is not None:
             statuses = sorted(query.runtime_status)
@@ -356,6 +355,17 @@ class SqlStore(SqlLeases):
         if query.instance_id_prefix:
             where.append("substr(instance_id, 1, ?) = ?")
             params += [len(query.instance_id_prefix), query.instance_id_prefix]
+        if query.name_contains:
+            # LIKE with the pattern's own wildcards escaped: the same on SQLite and PostgreSQL
+            # (both sides lowered, so PostgreSQL's case-sensitive LIKE ignores case too).
+            escaped = (query.name_contains.lower().replace("\\", "\\\\")
+                       .replace("%", "\\%").replace("_", "\\_"))
+            where.append("lower(name) LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        return where, params
+
+    def _select_instances(self, query: InstanceQuery, lock: str = "") -> tuple[str, list[object]]:
+        where, params = self._where(query, query.entities)
         if query.continuation is not None:
             created_at, instance_id = decode_continuation(query.continuation)
             where.append("(created_at > ? OR (created_at = ? AND instance_id > ?))")
@@ -377,13 +387,12 @@ class SqlStore(SqlLeases):
         last = records[query.top - 1]
         return records[: query.top], encode_continuation(last.created_at, last.instance_id)
 
-    def count_instances(self, *, entities: bool = False) -> dict[str, int]:
+    def count_instances(self, *, entities: bool = False,
+                        query: InstanceQuery | None = None) -> dict[str, int]:
+        where, params = self._where(query or InstanceQuery(), entities)
         rows = self._read(
-            "SELECT runtime_status, COUNT(*) FROM taskhub_instances WHERE hub = ?"
-            " AND substr(instance_id, 1, 1) " + ("= '@'" if entities else "<> '@'")
-            + " GROUP BY runtime_status",
-            (self.hub,),
-        )
+            f"SELECT runtime_status, COUNT(*) FROM taskhub_instances WHERE {' AND '.join(where)}"
+            " GROUP BY runtime_status", params)
         return {str(row[0]): int(row[1]) for row in rows}
 
     def purge_instances(self, query: InstanceQuery) -> int:

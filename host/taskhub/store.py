@@ -122,6 +122,8 @@ class InstanceQuery:
     `top`: page size (at least 1); `continuation`: the token a previous page returned.
     `entities`: False (the default) matches orchestration instances only, True only the rows of
     Durable Entities (ids starting with '@', see `entity_ids.py`).
+    `name_contains`: the orchestrator's name contains it, ignoring case (the dashboard's filter;
+    Azure's list API has none).
     """
 
     runtime_status: frozenset[str] | None = None
@@ -131,6 +133,7 @@ class InstanceQuery:
     top: int | None = None
     continuation: str | None = None
     entities: bool = False
+    name_contains: str | None = None
 
 
 class Transaction(Protocol):
@@ -324,10 +327,13 @@ class TaskHubStore(Protocol):
         is opaque: pass it back in an otherwise identical query to get the next page."""
         ...
 
-    def count_instances(self, *, entities: bool = False) -> dict[str, int]:
+    def count_instances(self, *, entities: bool = False,
+                        query: InstanceQuery | None = None) -> dict[str, int]:
         """How many instances of the hub have each runtime status (a status no instance has is
         left out): orchestration instances, or with `entities` the rows of Durable Entities
-        only. One aggregate query (metrics scrape it)."""
+        only. With `query`, only the instances it matches (its `entities`, `top` and
+        `continuation` are not used: `entities` says which rows). One aggregate query (metrics
+        and the dashboard read it)."""
         ...
 
     def purge_instances(self, query: InstanceQuery) -> int:

@@ -127,6 +127,25 @@ def test_the_keys_the_page_reads_beyond_the_extensions(http: httpx.Client) -> No
     assert body["loadError"] is None
 
 
+def test_counts_endpoint_counts_with_the_list_filters(http: httpx.Client) -> None:
+    p = prefix()
+    start(http, "quick", f"{p}-a", "a")
+    start(http, "failing", f"{p}-b", "b")
+    wait_status(http, f"{p}-a", "Completed")
+    wait_status(http, f"{p}-b", "Failed")
+    r = http.get("/admin/taskhub/counts", params={"instanceIdPrefix": p})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.json() == {"counts": {"Completed": 1, "Failed": 1}, "total": 2}
+    assert http.get("/admin/taskhub/counts", params={"instanceIdPrefix": p, "name": "FAIL"}
+                    ).json() == {"counts": {"Failed": 1}, "total": 1}
+    assert http.get("/admin/taskhub/counts", params={
+        "instanceIdPrefix": p, "createdTimeTo": "2001-01-01T00:00:00Z"}).json()["total"] == 0
+    bad = http.get("/admin/taskhub/counts", params={"createdTimeFrom": "yesterday"})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "createdTimeFrom 'yesterday' is not an ISO 8601 time"
+    assert http.get("/admin/taskhub/counts", params={"name": "x" * 300}).status_code == 400
+
+
 def test_list_counts_filters_pages_refreshes_and_sorts(http: httpx.Client, host: HostProcess,
                                                        page: Any) -> None:
     p = prefix()
@@ -161,6 +180,8 @@ def test_list_counts_filters_pages_refreshes_and_sorts(http: httpx.Client, host:
     page.fill("input[name=name]", "approval")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Running")
+    expect(page.locator(".count.all strong")).to_have_text("1")  # counts follow the filters
+    expect(page.locator(".count.st-running strong")).to_have_text("1")
     page.fill("input[name=name]", "")
     page.fill("input[name=prefix]", f"{p}-q2")
     expect(rows).to_have_count(6)  # q20..q25

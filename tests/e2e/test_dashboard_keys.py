@@ -49,6 +49,7 @@ def test_the_shell_is_served_but_no_data_without_the_key(host: HostProcess) -> N
         assert anonymous.get(DASHBOARD + "app.js").status_code == 200
         assert anonymous.get("/admin/host/status").status_code == 401
         assert anonymous.get("/admin/functions").status_code == 401
+        assert anonymous.get("/admin/taskhub/counts").status_code == 401
         assert anonymous.get(f"{API}/instances").status_code == 401
 
 

@@ -375,6 +375,30 @@ def test_count_instances_by_status(store: SqlStore) -> None:
     assert store.count_instances(entities=True) == {"Running": 1}
 
 
+def test_count_instances_of_a_query(store: SqlStore) -> None:
+    """The dashboard's counts: the list's filters, in one aggregate query."""
+    make_instances(store)
+    with store.transaction() as tx:
+        tx.put_instance(record("n-1", "Completed", 50.0, name="Order_Workflow"))
+        tx.put_instance(record("n-2", "Failed", 60.0, name="orderxworkflow"))
+        tx.put_instance(record("n-3", "Running", 70.0, name="100%_done"))
+    count = store.count_instances
+    assert count(query=InstanceQuery(instance_id_prefix="a-")) == {"Completed": 1, "Failed": 1}
+    assert count(query=InstanceQuery(created_from=20.0, created_to=40.0)) == {
+        "Failed": 1, "Completed": 1, "Pending": 1}
+    # Case ignored; '_' and '%' are the name's own characters, not wildcards.
+    assert count(query=InstanceQuery(name_contains="ORDER_")) == {"Completed": 1}
+    assert count(query=InstanceQuery(name_contains="order")) == {"Completed": 1, "Failed": 1}
+    assert count(query=InstanceQuery(name_contains="0%_")) == {"Running": 1}
+    assert count(query=InstanceQuery(name_contains="orch")) == {
+        "Running": 1, "Completed": 2, "Failed": 1, "Pending": 1}
+    # Paging does not apply to counts; the list query takes the name too.
+    assert count(query=InstanceQuery(top=1, runtime_status=frozenset({"Failed", "Running"}),
+                                     name_contains="workflow")) == {"Failed": 1}
+    assert ids(store.query_instances(InstanceQuery(name_contains="Workflow"))[0]) == [
+        "n-1", "n-2"]
+
+
 def test_clear_queue_deletes_claimed_and_visible(store: SqlStore) -> None:
     put(store, "q:a", "1", "2", "3")
     put(store, "q:b", "kept")
