@@ -16,7 +16,7 @@ from typing import Any
 from funcpy.host import __version__
 from funcpy.host.auth import ADMIN, key_from
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, request_body
-from funcpy.host.dashboard.counts import counts_routes
+from funcpy.host.dashboard.hub_api import hub_routes
 from funcpy.host.dashboard.routes import dashboard_routes
 from funcpy.host.dashboard.status import status_extras
 from funcpy.host.errors import FuncPyError
@@ -236,7 +236,7 @@ class Builtins:
             Route("/admin/functions/{name}/status", self.function_status, methods=["GET"]),
             *queue_routes(self.runtime, self._admin_denied),
             *metrics_routes(self.runtime, self._admin_denied),
-            *counts_routes(self.runtime, self._admin_denied),
+            *hub_routes(self.runtime, self._admin_denied),
             Route("/runtime/health", self.ready, methods=["GET"]),
             Route("/runtime/health/live", self.live, methods=["GET"]),
             Route("/runtime/health/ready", self.ready, methods=["GET"]),

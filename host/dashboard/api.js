@@ -92,6 +92,9 @@ export const api = {
   functions: () => call(`${ADMIN}functions`).then((r) => r.data),
   // Instances by status under the list's filters: { counts: {status: n}, total } (one query).
   counts: (query) => call(`${ADMIN}taskhub/counts`, { params: query }).then((r) => r.data),
+  // What a running instance has scheduled and not seen finish ([] once it is gone).
+  pending: (id) => call(`${ADMIN}taskhub/instances/${seg(id)}/pending`)
+    .then((r) => r.data.pending || [], (err) => { if (err.status === 404) return []; throw err; }),
 
   // One page of instances: { rows, token } (token: the next page's, or null).
   async instances(query, token) {

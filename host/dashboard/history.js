@@ -5,7 +5,9 @@
 // activity or sub-orchestration is one row with ScheduledTime (when it was scheduled) and
 // Timestamp (when it ended); func-py adds ScheduledTime to a fired timer, the child's
 // InstanceId to a sub-orchestration's row and ParentInstanceId to a child's start. Work that
-// has not finished has no row yet, so it has no bar until it ends.
+// has not finished has no row there: for a running instance the page also reads what it has
+// scheduled and not seen finish (GET /admin/taskhub/instances/{id}/pending), drawn as open
+// bars up to now (a timer's tooltip says when it fires).
 //
 // Waits for external events have no scheduling event at all (the orchestrator waits in its
 // own code): a wait is drawn from the latest history event before the event was raised (the
@@ -30,7 +32,7 @@ function requestId(input) {
   }
 }
 
-export function analyse(status) {
+export function analyse(status, pending = []) {
   const events = status.historyEvents || [];
   const rows = [];
   const bars = [];
@@ -97,6 +99,15 @@ export function analyse(status) {
     rows.push(row);
     if (at !== null && (latest === null || at > latest)) latest = at;
   });
+  const now = Date.now();
+  for (const p of pending) {
+    const begun = parseTime(p.scheduledTime);
+    if (begun === null) continue;
+    // Drawn up to now, not to a timer's (perhaps distant) fire time: the axis ends at now.
+    bars.push({ kind: p.kind, name: p.name || p.kind, start: begun, end: Math.max(begun, now),
+      fires: p.kind === "timer" ? parseTime(p.fireAt) : null, failed: false, running: true,
+      row: null, link: p.instanceId || null });
+  }
   return { rows, bars, markers, children, parentId, start, end, latest };
 }
 

@@ -41,6 +41,7 @@ function historyTable(analysis, all) {
 export function mountInstance(root, params, ctx) {
   const id = params.id;
   let status = null;
+  let pending = []; // what it has scheduled and not seen finish (timeline only)
   let showAll = false;
   const view = h("section", { class: "view instance" });
   clear(root, view);
@@ -134,7 +135,7 @@ export function mountInstance(root, params, ctx) {
   }
 
   function render() {
-    const analysis = analyse(status);
+    const analysis = analyse(status, pending);
     const failure = failureOf(status);
     const created = analysis.start;
     const ended = analysis.end;
@@ -179,7 +180,7 @@ export function mountInstance(root, params, ctx) {
       const zoom = h("div", { class: "zoom" },
         h("span", { class: "legend" }, [["activity", "Activity"], ["suborchestration",
           "Sub-orchestration"], ["timer", "Timer"], ["event", "Event wait"],
-        ["entity", "Entity call"], ["failed", "Failed"]].map(([k, label]) =>
+        ["entity", "Entity call"], ["failed", "Failed"], ["running", "Running"]].map(([k, label]) =>
           h("span", { class: `key k-${k}` }, h("i"), label))),
         h("span", { class: "spacer" }),
         h("button", { type: "button", class: "ghost", text: "−", title: "Zoom out",
@@ -221,6 +222,9 @@ export function mountInstance(root, params, ctx) {
       return undefined; // the banner tells of a host or store that does not answer
     });
     if (next === undefined) return;
+    // Work scheduled and not finished, for the timeline's open bars: only while it can run.
+    pending = next && ACTIVE.has(next.runtimeStatus)
+      ? await api.pending(id).catch(() => []) : [];
     status = next;
     if (status === null) notFound();
     else render();

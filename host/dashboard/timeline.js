@@ -59,10 +59,13 @@ function pack(group) {
   else [group.rowH, group.barH] = [2, 2];
   group.height = Math.max(group.rows * group.rowH, lanes > 6 ? 34 : 0) + 8;
   for (const bar of group.bars) bar.rowIndex = Math.floor((bar.lane * group.rows) / lanes);
-  const spans = group.bars.map((b) => b.end - b.start).sort((a, b) => a - b);
-  group.median = spans[Math.floor(spans.length / 2)];
-  group.max = spans[spans.length - 1];
+  // Durations of the finished bars only: a running one has no duration yet.
+  const spans = group.bars.filter((b) => !b.running).map((b) => b.end - b.start)
+    .sort((a, b) => a - b);
+  group.median = spans.length ? spans[Math.floor(spans.length / 2)] : null;
+  group.max = spans.length ? spans[spans.length - 1] : null;
   group.failed = group.bars.filter((b) => b.failed).length;
+  group.running = group.bars.filter((b) => b.running).length;
 }
 
 function niceStep(span, target) {
@@ -81,6 +84,11 @@ function offsetText(ms, step, span) {
 }
 
 function barTitle(bar, t0) {
+  if (bar.running) {
+    const until = bar.fires ? `fires ${localText(bar.fires, true)}` : "not finished yet";
+    return `${KIND_LABEL[bar.kind]} ${bar.name} · running\nstart ${localText(bar.start, true)}`
+      + ` (+${duration(bar.start - t0)})\n${until}\n${utcText(bar.start)}`;
+  }
   const state = bar.failed ? "failed" : "completed";
   const what = `${KIND_LABEL[bar.kind]} ${bar.name}`;
   return `${what} · ${state}\nstart ${localText(bar.start, true)} (+${duration(bar.start - t0)})`
@@ -151,9 +159,10 @@ export function renderTimeline(box, analysis, status, zoom = 1) {
     labels.append(name);
     if (g.bars.length > 1 || g.height > 30) {
       const failed = g.failed ? ` · ${g.failed} failed` : "";
+      const running = g.running ? ` · ${g.running} running` : "";
       labels.append(s("text", { x: 10, y: y + 29, class: "tl-sub" },
-        `${KIND_LABEL[g.kind]} ×${g.bars.length}${failed}`));
-      if (g.height > 44) {
+        `${KIND_LABEL[g.kind]} ×${g.bars.length}${failed}${running}`));
+      if (g.height > 44 && g.median !== null) {
         labels.append(s("text", { x: 10, y: y + 42, class: "tl-sub" },
           `median ${duration(g.median)} · max ${duration(g.max)}`));
       }
@@ -166,7 +175,7 @@ export function renderTimeline(box, analysis, status, zoom = 1) {
       // Thin rows alternate in shade, so the bars of a fan-out stay apart.
       const alt = g.rowH < 4 && bar.rowIndex % 2 ? " alt" : "";
       const rect = s("rect", { class: `bar k-${bar.kind}${bar.failed ? " failed" : ""}`
-        + `${bar.link ? " link" : ""}${alt}`, x: bx, y: top + bar.rowIndex * g.rowH,
+        + `${bar.running ? " running" : ""}${bar.link ? " link" : ""}${alt}`, x: bx, y: top + bar.rowIndex * g.rowH,
       width: Math.max(1.5, x(bar.end) - bx), height: g.barH, rx: g.barH > 4 ? 2 : 0 });
       if (bar.link) rect.dataset.link = bar.link;
       rect.append(s("title", {}, barTitle(bar, t0)));
@@ -191,7 +200,7 @@ export function renderTimeline(box, analysis, status, zoom = 1) {
   }
   if (!groups.length) {
     chart.append(s("text", { x: 12, y: y + 20, class: "tl-sub" },
-      "No task has finished yet: bars appear as activities, timers and events complete."));
+      "Nothing scheduled yet: bars appear as the orchestration schedules work."));
   }
 
   chart.addEventListener("click", (event) => {

@@ -146,6 +146,31 @@ def test_counts_endpoint_counts_with_the_list_filters(http: httpx.Client) -> Non
     assert http.get("/admin/taskhub/counts", params={"name": "x" * 300}).status_code == 400
 
 
+def test_running_work_is_drawn_as_open_bars(http: httpx.Client, host: HostProcess, page: Any,
+                                           tmp_path: Path) -> None:
+    flag = tmp_path / "release"
+    iid = start(http, "held", f"{prefix()}-held", str(flag))
+    assert http.get("/admin/taskhub/instances/no-such-instance/pending").status_code == 404
+
+    def both_scheduled() -> list[dict[str, Any]]:
+        found = http.get(f"/admin/taskhub/instances/{iid}/pending").json()["pending"]
+        return found if len(found) == 2 else []
+    pending = wait_until(both_scheduled, timeout=30, what="the activity and timer scheduled")
+    kinds = {p["kind"]: p for p in pending}
+    assert set(kinds) == {"activity", "timer"}, pending
+    assert kinds["activity"]["name"] == "hold" and kinds["timer"]["fireAt"]
+    open_page(page, host, f"#/instance/{iid}")
+    expect(page.locator(f"{BARS}.running")).to_have_count(2)
+    expect(page.locator(".tl-labels")).to_contain_text("hold")
+    page.locator(".tab-panel").screenshot(path=str(artifacts_dir() / "dashboard-running.png"))
+    flag.write_text("go")
+    wait_status(http, iid, "Completed")
+    # Its page reads it again within 5 s (the refresh of an instance that can still change).
+    # Finished: the activity's bar is a completed one; the abandoned timer is not drawn.
+    expect(page.locator(f"{BARS}.running")).to_have_count(0, timeout=20_000)
+    expect(page.locator(f"{BARS}.k-activity")).to_have_count(1)
+
+
 def test_list_counts_filters_pages_refreshes_and_sorts(http: httpx.Client, host: HostProcess,
                                                        page: Any) -> None:
     p = prefix()
@@ -316,7 +341,8 @@ def test_start_an_orchestrator_from_the_page(http: httpx.Client, host: HostProce
     open_page(page, host, "#/instances")
     page.click("#start-instance")
     dialog = page.locator("dialog[open]")
-    expect(dialog.locator("select[name=name] option")).to_have_count(5)
+    # One option per orchestrator of the test app.
+    expect(dialog.locator("select[name=name] option")).to_have_count(6)
     dialog.locator("select[name=name]").select_option("quick")
     dialog.locator("[name=id]").fill(iid)
     dialog.locator("[name=input]").fill("{'single': 'quotes'}")

@@ -1,12 +1,15 @@
 """The app the dashboard's browser tests drive (tests/e2e/test_dashboard.py): one orchestration
 of each shape the dashboard draws — a quick chain, a wait for an external event, a failure, a
-fan-out of N activities, a parent with a timer and a sub-orchestration — plus an entity, an HTTP
+fan-out of N activities, a parent with a timer and a sub-orchestration, one held running (an hour's
+timer and an activity that runs until the test lets it go) — plus an entity, an HTTP
 route, a timer (for the Functions page's next occurrences) and a timer whose schedule is
 invalid (a function that fails to load, listed with its error).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -48,6 +51,22 @@ def parent(context: df.DurableOrchestrationContext):
     yield context.create_timer(context.current_utc_datetime + timedelta(milliseconds=200))
     child = yield context.call_sub_orchestrator("quick", "child")
     return {"child": child}
+
+
+@app.orchestration_trigger(context_name="context")
+def held(context: df.DurableOrchestrationContext):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    yield context.task_any([timer, context.call_activity("hold", context.get_input())])
+    return "released"
+
+
+@app.activity_trigger(input_name="flag")
+def hold(flag: str) -> str:
+    """Runs until the file `flag` exists (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return "released"
 
 
 @app.activity_trigger(input_name="name")
