@@ -21,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import dataclasses
 import json
 import logging
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from funcpy.host import tracing
 from funcpy.host.invoke import new_invocation_id
 from funcpy.host.logs import (
     InvocationTag,
@@ -89,7 +90,7 @@ class HttpCallFailed(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class HttpCall:
     method: str
     uri: str
@@ -156,6 +157,20 @@ def _header_pairs(headers: Any) -> Iterator[tuple[str, str]]:
         for v in value if isinstance(value, list) else [value]:
             if v is not None:
                 yield str(name), str(v)
+
+
+def with_trace(headers: list[tuple[str, str]], item: WorkItem) -> list[tuple[str, str]]:
+    """The orchestration's trace carried on to the service it calls (W3C `traceparent` and
+    `tracestate` of a child of the episode that scheduled the call), unless the orchestrator
+    set its own trace headers."""
+    parent = tracing.parse(item.traceparent, item.tracestate)
+    if parent is None or any(n.lower() == "traceparent" for n, _ in headers):
+        return headers
+    span = tracing.child_of(parent)
+    extra = [("traceparent", span.traceparent)]
+    if span.state:
+        extra.append(("tracestate", span.state))
+    return [*headers, *extra]
 
 
 async def perform(client: httpx.AsyncClient, call: HttpCall, timeout: float,
@@ -305,7 +320,9 @@ class HttpActivity:
         self._closing = False
         self._active += 1
         try:
-            return await perform(self._client, call, timeout)
+            traced = dataclasses.replace(call, headers=tuple(with_trace(list(call.headers),
+                                                                        item)))
+            return await perform(self._client, traced, timeout)
         except HttpCallFailed as exc:
             return exc
         except Exception as exc:  # a bug here must still answer the work item

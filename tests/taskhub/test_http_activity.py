@@ -296,3 +296,30 @@ def test_closing_waits_for_the_requests_in_flight(server: str) -> None:
     done, open_while_running, closed_after = asyncio.run(go())
     assert json.loads(done["Result"])["content"] == "through"
     assert open_while_running and closed_after
+
+
+def test_the_orchestration_trace_is_carried_to_the_called_service(server: str) -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    async def go() -> list[dict[str, Any]]:
+        http = HttpActivity(lambda: 0.0)
+        try:
+            echo = f"{server}/echo"
+            items = [WorkItem("i", "x", 1, HTTP_ACTIVITY, request("GET", echo), parent, "k=v"),
+                     WorkItem("i", "x", 2, HTTP_ACTIVITY, request(
+                         "GET", echo, headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16
+                                               + "-00"}), parent),
+                     WorkItem("i", "x", 3, HTTP_ACTIVITY, request("GET", echo))]
+            answers = [await http.run(item, None) for item in items]
+        finally:
+            await http.aclose()
+        return [json.loads(json.loads(a["Result"])["content"])["headers"] for a in answers]
+
+    child, own, untraced = asyncio.run(go())
+    version, trace_id, span_id, flags = child["traceparent"].split("-")
+    # A child span of the episode's: same trace and sampling, a new span id.
+    assert (version, trace_id, flags) == ("00", "0af7651916cd43dd8448eb211c80319c", "01")
+    assert span_id != "b7ad6b7169203331" and len(span_id) == 16
+    assert child["tracestate"] == "k=v"
+    assert own["traceparent"] == "00-" + "1" * 32 + "-" + "2" * 16 + "-00"  # the caller's wins
+    assert "traceparent" not in untraced
