@@ -98,3 +98,26 @@ async def run_orchestration(client: Any, name: str, arg: object) -> tuple[float,
         if body["runtimeStatus"] in ("Failed", "Terminated"):
             raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
         await asyncio.sleep(0.01)
+
+
+def raw_sqlite_commit_rate(path: Path, n: int = 5000) -> float:
+    """The physical limit a SQLite task hub works against: Python's `sqlite3` on a WAL file
+    with synchronous=NORMAL, each transaction one queue-like INSERT and one DELETE (of the
+    row the previous transaction inserted), nothing of func-py in the loop. Commits/s."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)")
+    conn.execute("INSERT INTO q (payload) VALUES ('x')")
+    payload = '{"EventType":5,"Result":"1"}'
+    t0 = time.perf_counter()
+    for _ in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO q (payload) VALUES (?)", (payload,))
+        conn.execute("DELETE FROM q WHERE id = (SELECT MIN(id) FROM q)")
+        conn.execute("COMMIT")
+    rate = n / (time.perf_counter() - t0)
+    conn.close()
+    return rate

@@ -1,21 +1,33 @@
-"""Durable throughput on the embedded SQLite task hub (or PostgreSQL with --postgres URL).
+"""Durable throughput of the task hub against the physical limit it works under (issue #14).
 
-Scenarios (issue #3 targets): one orchestration chaining 500 activities (>= 1,000 activities/s);
-one fanning out 2,000 activities and gathering them (>= 3,000/s); 300 one-activity
-orchestrations started concurrently over HTTP until all complete (>= 500/s); the cost per
-activity of a chain of 1,000 vs a chain of 100 (within 2x); the host's peak RSS. The raw
-SQLite commit rate of this machine is measured in the same run as the baseline.
+SQLite (default): one orchestration chaining 500 activities, one fanning out 2,000, 300
+one-activity orchestrations started through the management API (completion seen from outside
+with one list query per poll, not 300 pollers), the cost per activity of a chain of 1,000 vs
+a chain of 100, and the development-mode replay check's cost on the chain of 500 (a second host
+with FUNCPY_REPLAY_CHECK=1). The baseline is raw SQLite measured in the same run: Python's
+`sqlite3` on a WAL file with synchronous=NORMAL, one queue-like INSERT + DELETE per commit
+(func-py's own `SqliteStore` put/get/delete cycle is printed beside it). A chain activity
+needs two commits (its result, the episode), so its ceiling is half the raw commit rate.
 
-Run: .venv/bin/python bench/durable.py [--rounds 3] [--postgres URL] [--hosts 1]
+PostgreSQL (--postgres URL): a chain of 300 on one host against the SQLite chain of 300 of the
+same run, with database round trips per activity and per episode counted from the hosts'
+`taskHub.roundTrips` (status polls subtracted), and a fan-out of 2,000 on one host and on
+`--hosts N` hosts sharing the hub.
+
+Run: .venv/bin/python bench/durable.py [--rounds 3] [--postgres URL --hosts 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -26,23 +38,44 @@ from common import (
     durable_bench_app,
     free_port,
     median,
-    run_orchestration,
+    raw_sqlite_commit_rate,
     start,
     stop,
     wait_http,
 )
 
 BENCH = Path(__file__).resolve().parent
+TIMEOUT = aiohttp.ClientTimeout(total=300)
+
+
+async def run_counted(client: aiohttp.ClientSession, name: str, arg: object
+                      ) -> tuple[float, int]:
+    """Start one orchestration and poll its status: seconds until it completed, and polls."""
+    t0 = time.perf_counter()
+    async with client.post(f"{API}/orchestrators/{name}", json=arg) as r:
+        r.raise_for_status()
+        iid = (await r.json())["id"]
+    polls = 0
+    while True:
+        polls += 1
+        async with client.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
+            body = await s.json()
+        if body["runtimeStatus"] == "Completed":
+            return time.perf_counter() - t0, polls
+        if body["runtimeStatus"] in ("Failed", "Terminated"):
+            raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
+        await asyncio.sleep(0.01)
 
 
 async def run_one(client: aiohttp.ClientSession, name: str, arg: int) -> float:
     """Start one orchestration and return the seconds until it completed."""
-    return (await run_orchestration(client, name, arg))[0]
+    return (await run_counted(client, name, arg))[0]
 
 
 async def run_many(client: aiohttp.ClientSession, count: int) -> float:
-    """Start `count` one-activity orchestrations concurrently (32 requests in flight), then
-    wait until none of them is pending or running."""
+    """Start `count` one-activity orchestrations through the management API (32 requests in
+    flight) and return the seconds until one list query finds none of them pending or running.
+    That all completed is checked afterwards, outside the time measured."""
     t0 = time.perf_counter()
     tag = f"m{time.monotonic_ns()}"
     sem = asyncio.Semaphore(32)
@@ -59,23 +92,27 @@ async def run_many(client: aiohttp.ClientSession, count: int) -> float:
             if not await r.json():
                 break
         await asyncio.sleep(0.02)
-    done: list[dict] = []
+    elapsed = time.perf_counter() - t0
+    done = 0
     token = None
     while True:  # the list is paged (100 a page): follow the continuation token
         headers = {"x-ms-continuation-token": token} if token else {}
         async with client.get(f"{API}/instances/", headers=headers, params={
                 "runtimeStatus": "Completed", "instanceIdPrefix": f"{tag}-"}) as r:
-            done += await r.json()
+            done += len(await r.json())
             token = r.headers.get("x-ms-continuation-token")
         if not token:
             break
-    assert len(done) == count, f"only {len(done)} of {count} completed"
-    return time.perf_counter() - t0
+    assert done == count, f"only {done} of {count} completed"
+    return elapsed
+
+
+def status(port: int) -> dict:
+    return httpx.get(f"http://127.0.0.1:{port}/admin/host/status").json().get("taskHub") or {}
 
 
 def round_trips(port: int) -> int:
-    body = httpx.get(f"http://127.0.0.1:{port}/admin/host/status").json()
-    return int((body.get("taskHub") or {}).get("roundTrips") or 0)
+    return int(status(port).get("roundTrips") or 0)
 
 
 def rss_peak_mb(pid: int) -> float:
@@ -85,11 +122,11 @@ def rss_peak_mb(pid: int) -> float:
     return float("nan")
 
 
-def sqlite_commit_rate(tmp: Path, n: int = 3000) -> float:
-    """Baseline: put + get + delete cycles per second on a raw SqliteStore (2 commits each)."""
+def store_cycle_rate(tmp: Path, n: int = 3000) -> float:
+    """func-py's `SqliteStore`: put + get + delete cycles, 2 commits each; commits/s."""
     from funcpy.host.taskhub.sqlite import SqliteStore
 
-    store = SqliteStore(tmp / "raw.sqlite", "Raw")
+    store = SqliteStore(tmp / "store.sqlite", "Raw")
     store.create()
     t0 = time.perf_counter()
     for i in range(n):
@@ -103,67 +140,229 @@ def sqlite_commit_rate(tmp: Path, n: int = 3000) -> float:
     return rate
 
 
-async def scenarios(base: str, rounds: int) -> dict[str, list[float]]:
+class Hosts:
+    """Hosts of one app copy (SQLite, or a shared PostgreSQL hub), stopped on exit."""
+
+    def __init__(self, tmp: Path, tag: str, postgres: str | None, env: dict[str, str]):
+        self.app, self.env = durable_bench_app(tmp / tag, "durable", postgres, "Bench")
+        self.env.update(env)
+        self.tmp, self.tag = tmp, tag
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
+
+    def add(self) -> int:
+        port = free_port()
+        self.procs.append(start([FUNC_PY, "start", "--no-reload", "--port", str(port)],
+                                cwd=self.app, env=self.env,
+                                log=self.tmp / f"{self.tag}{len(self.procs)}.log"))
+        self.ports.append(port)
+        wait_http(f"http://127.0.0.1:{port}/admin/host/ping")
+        return port
+
+    def balanced(self, timeout: float = 30.0) -> None:
+        """Wait until every host serves some partitions (the split takes a few seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(status(p).get("partitions") for p in self.ports):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the hosts did not split the partitions")
+
+    def rss(self) -> float:
+        return max((rss_peak_mb(p.pid) for p in self.procs), default=float("nan"))
+
+    def trips(self) -> int:
+        return sum(round_trips(p) for p in self.ports)
+
+    def close(self) -> None:
+        for p in self.procs:
+            stop(p)
+
+    def __enter__(self) -> Hosts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def session(port: int) -> aiohttp.ClientSession:
+    # aiohttp (installed with the Durable SDK) as the load generator: several times cheaper
+    # per request than httpx, so the client steals less CPU from the host on 2 cores.
+    return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (a figure other load on the machine
+    disturbs far less than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sqlite_scenarios(port: int, pid: int, rounds: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    # aiohttp (installed with the Durable SDK) as the load generator: several times cheaper per
-    # request than httpx, so the client steals less CPU from the host on a 2-core machine.
-    async with aiohttp.ClientSession(base_url=base,
-                                     timeout=aiohttp.ClientTimeout(total=120)) as c:
+
+    async def timed(key: str, n: int, run: Awaitable[float]) -> None:
+        cpu = cpu_seconds(pid)
+        out.setdefault(key, []).append(n / await run)
+        out.setdefault(f"{key}_cpu_ms", []).append((cpu_seconds(pid) - cpu) * 1000 / n)
+
+    async with session(port) as c:
         await run_one(c, "chain", 5)  # warm-up: imports, first episodes
         for _ in range(rounds):
-            out.setdefault("chain500", []).append(500 / await run_one(c, "chain", 500))
-            out.setdefault("fanout2000", []).append(2000 / await run_one(c, "fanout", 2000))
-            out.setdefault("orch300", []).append(300 / await run_many(c, 300))
+            await timed("chain500", 500, run_one(c, "chain", 500))
+            await timed("fanout2000", 2000, run_one(c, "fanout", 2000))
+            await timed("orch300", 300, run_many(c, 300))
             t100 = await run_one(c, "chain", 100) / 100
             t1000 = await run_one(c, "chain", 1000) / 1000
-            out.setdefault("per_act_100_ms", []).append(t100 * 1000)
-            out.setdefault("per_act_1000_ms", []).append(t1000 * 1000)
+            out.setdefault("ms100", []).append(t100 * 1000)
+            out.setdefault("ms1000", []).append(t1000 * 1000)
     return out
+
+
+async def chains(port: int, rounds: int, n: int) -> list[float]:
+    async with session(port) as c:
+        await run_one(c, "chain", 5)
+        return [n / await run_one(c, "chain", n) for _ in range(rounds)]
+
+
+async def poll_cost(hosts: Hosts, c: aiohttp.ClientSession, polls: int = 50) -> float:
+    """Round trips one status poll costs (to subtract them from a scenario's count)."""
+    async with c.post(f"{API}/orchestrators/single", json=1) as r:
+        iid = (await r.json())["id"]
+    await asyncio.sleep(1.0)  # let it finish, so that nothing else runs while counting
+    before = hosts.trips()
+    for _ in range(polls):
+        async with c.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
+            await s.read()
+    return (hosts.trips() - before) / polls
+
+
+async def pg_chain(hosts: Hosts, rounds: int, n: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    async with session(hosts.ports[0]) as c:
+        await run_one(c, "chain", 5)
+        per_poll = await poll_cost(hosts, c)
+        for _ in range(rounds):
+            before = hosts.trips()
+            seconds, polls = await run_counted(c, "chain", n)
+            trips = hosts.trips() - before - polls * per_poll
+            out.setdefault("chain", []).append(n / seconds)
+            out.setdefault("trips_per_activity", []).append(trips / n)
+    out["per_poll"] = [per_poll]
+    return out
+
+
+async def pg_fanout(hosts: Hosts, rounds: int, n: int, per_poll: float
+                    ) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    async with session(hosts.ports[0]) as c:
+        await run_one(c, "fanout", 50)
+        for _ in range(rounds):
+            before = hosts.trips()
+            seconds, polls = await run_counted(c, "fanout", n)
+            trips = hosts.trips() - before - polls * per_poll
+            out.setdefault("fanout", []).append(n / seconds)
+            out.setdefault("trips_per_activity", []).append(trips / n)
+    return out
+
+
+def row(label: str, ours: float, base: float | None, goal: str, rounds: list[float],
+        fmt: str = ",.0f") -> str:
+    ratio = f"{ours / base:.2f}" if base else "—"
+    base_s = format(base, fmt) if base else "—"
+    return (f"| {label} | {format(ours, fmt)} | {base_s} | {ratio} | {goal} |"
+            f"  rounds: {', '.join(format(v, fmt) for v in rounds)}")
+
+
+def sqlite_main(args: argparse.Namespace, tmp: Path) -> int:
+    raw = median([raw_sqlite_commit_rate(tmp / f"raw{i}.sqlite") for i in range(3)])
+    store = store_cycle_rate(tmp)
+    with Hosts(tmp, "live", None, {"FUNCPY_REPLAY_CHECK": "0"}) as hosts:
+        port = hosts.add()
+        res = asyncio.run(sqlite_scenarios(port, hosts.procs[0].pid, args.rounds))
+        rss = hosts.rss()
+    with Hosts(tmp, "check", None, {"FUNCPY_REPLAY_CHECK": "1"}) as hosts:
+        checked = asyncio.run(chains(hosts.add(), args.rounds, 500))
+        rss = max(rss, hosts.rss())
+    m = {k: median(v) for k, v in res.items()}
+    print(f"Durable benchmark (SQLite, 1 host), {args.rounds} rounds, medians")
+    print(f"  raw SQLite commits/s (sqlite3, WAL, synchronous=NORMAL, INSERT+DELETE per commit,"
+          f" same run): {raw:,.0f};  func-py SqliteStore put/get/delete: {store:,.0f} commits/s")
+    print("| measure | func-py | baseline | ratio | goal |")
+    print("|---|---|---|---|---|")
+    print(row("chain of 500: activities/s (baseline raw ÷ 2)", m["chain500"], raw / 2,
+              "≥ 0.40", res["chain500"]))
+    print(row("fan-out of 2,000: activities/s", m["fanout2000"], raw, "≥ 1.0",
+              res["fanout2000"]))
+    print(row("300 one-activity orchestrations: /s", m["orch300"], raw, "≥ 0.15",
+              res["orch300"]))
+    print(row("chain of 1,000 vs 100: ms per activity", m["ms1000"], m["ms100"], "≤ 1.1",
+              res["ms1000"], ".3f"))
+    print(row("chain of 500 with the replay check: activities/s (baseline: without)",
+              median(checked), m["chain500"], "reported", checked))
+    print("  host CPU per item (ms; rounds): " + ";  ".join(
+        f"{label} {median(res[key + '_cpu_ms']):.3f} ("
+        f"{', '.join(f'{v:.3f}' for v in res[key + '_cpu_ms'])})"
+        for label, key in (("chain", "chain500"), ("fan-out", "fanout2000"),
+                           ("orchestration", "orch300"))))
+    print(f"  replay check cost: {1000 / median(checked) - 1000 / m['chain500']:.3f} ms per "
+          "activity on the chain of 500")
+    print(f"  peak RSS of the hosts: {rss:.0f} MB (goal < 100)")
+    return 0
+
+
+def postgres_main(args: argparse.Namespace, tmp: Path) -> int:
+    n = 300
+    with Hosts(tmp, "sqlite", None, {}) as hosts:
+        lite = asyncio.run(chains(hosts.add(), args.rounds, n))
+        rss = hosts.rss()
+    with Hosts(tmp, "pg", args.postgres, {}) as hosts:
+        hosts.add()
+        hosts.balanced()
+        chain = asyncio.run(pg_chain(hosts, args.rounds, n))
+        one = asyncio.run(pg_fanout(hosts, args.rounds, 2000, chain["per_poll"][0]))
+        many = None
+        if args.hosts > 1:
+            for _ in range(args.hosts - 1):
+                hosts.add()
+            hosts.balanced()
+            many = asyncio.run(pg_fanout(hosts, args.rounds, 2000, chain["per_poll"][0]))
+        rss = max(rss, hosts.rss())
+    print(f"Durable benchmark (PostgreSQL), {args.rounds} rounds, medians")
+    print("| measure | func-py | baseline | ratio | goal |")
+    print("|---|---|---|---|---|")
+    print(row(f"PostgreSQL chain of {n}, 1 host: activities/s (baseline: SQLite chain)",
+              median(chain["chain"]), median(lite), "≥ 0.5", chain["chain"]))
+    print(row("  round trips per activity (status polls subtracted)",
+              median(chain["trips_per_activity"]), None, "≤ 3",
+              chain["trips_per_activity"], ".2f"))
+    print(row("PostgreSQL fan-out of 2,000, 1 host: activities/s", median(one["fanout"]),
+              None, "", one["fanout"]))
+    print(row("  round trips per activity (status polls subtracted)",
+              median(one["trips_per_activity"]), None, "",
+              one["trips_per_activity"], ".2f"))
+    if many is not None:
+        print(row(f"PostgreSQL fan-out of 2,000, {args.hosts} hosts vs 1: activities/s",
+                  median(many["fanout"]), median(one["fanout"]), "≥ 1.8", many["fanout"]))
+        print(row("  round trips per activity", median(many["trips_per_activity"]), None, "",
+                  many["trips_per_activity"], ".2f"))
+    print(f"  SQLite chain of {n} rounds: {', '.join(f'{v:,.0f}' for v in lite)};"
+          f" one status poll costs {chain['per_poll'][0]:.1f} round trips")
+    print(f"  peak RSS of the hosts: {rss:.0f} MB (goal < 100)")
+    return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--postgres", help="libpq URL: run on a PostgreSQL task hub")
-    ap.add_argument("--hosts", type=int, default=1, help="hosts sharing the hub (PostgreSQL)")
+    ap.add_argument("--hosts", type=int, default=2, help="hosts sharing the PostgreSQL hub")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        app, env = durable_bench_app(Path(tmp), "durable", args.postgres, "Bench")
-        baseline = sqlite_commit_rate(Path(tmp))
-        procs = []
-        ports = [free_port() for _ in range(args.hosts)]
-        for i, port in enumerate(ports):
-            procs.append(start([FUNC_PY, "start", "--no-reload", "--port", str(port)], cwd=app,
-                               env=env, log=Path(tmp) / f"host{i}.log"))
-        try:
-            for port in ports:
-                wait_http(f"http://127.0.0.1:{port}/admin/host/ping")
-            trips0 = sum(round_trips(port) for port in ports)
-            res = asyncio.run(scenarios(f"http://127.0.0.1:{ports[0]}", args.rounds))
-            trips = sum(round_trips(port) for port in ports) - trips0
-            rss = max(rss_peak_mb(p.pid) for p in procs)
-        finally:
-            for p in procs:
-                stop(p)
-    where = f"PostgreSQL, {args.hosts} host(s)" if args.postgres else "SQLite, 1 host"
-    print(f"Durable benchmark ({where}), {args.rounds} rounds, medians")
-    print(f"  raw SQLite commits/s (baseline, same run): {baseline:,.0f}")
-    rows = [("chain of 500: activities/s", "chain500", ">= 1000"),
-            ("fan-out 2000: activities/s", "fanout2000", ">= 3000"),
-            ("300 orchestrations: per s", "orch300", ">= 500"),
-            ("chain 100: ms per activity", "per_act_100_ms", ""),
-            ("chain 1000: ms per activity", "per_act_1000_ms", "")]
-    for label, key, target in rows:
-        print(f"  {label:<30}{median(res[key]):>10.1f}   {target}   "
-              f"(rounds: {', '.join(f'{v:.1f}' for v in res[key])})")
-    ratio = median(res["per_act_1000_ms"]) / median(res["per_act_100_ms"])
-    print(f"  cost per activity, 1000 vs 100: {ratio:.2f}x   (target <= 2x)")
-    print(f"  peak RSS of the host: {rss:.0f} MB")
-    if args.postgres:
-        activities = args.rounds * (500 + 2000 + 300 + 100 + 1000)
-        print(f"  database round trips per activity: {trips / activities:.1f} "
-              "(all scenarios, all hosts, status polling included)")
-    return 0
+    tmp = Path(tempfile.mkdtemp(prefix="durable-bench-"))
+    try:
+        return (postgres_main if args.postgres else sqlite_main)(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ class ActivityWorker:
         self.hub = hub
         self.wake = asyncio.Event()
         self.inflight: dict[int, Claim] = {}  # claimed, unsettled work items, by message id
+        self.reserved = 0  # slots held by a claim or a hand-off under way
+        self._starved = False  # the claim loop waits because every free slot is reserved
         self.results: asyncio.Queue[Result | None] = asyncio.Queue()  # None: stop
         self.tasks: set[asyncio.Task[Any]] = set()
         self._retries: set[asyncio.Task[None]] = set()
@@ -126,12 +128,19 @@ class ActivityWorker:
     async def loop(self) -> None:
         hub = self.hub
         while hub._running:
-            free = hub.settings.max_activities - len(self.tasks)
+            free = hub.settings.max_activities - len(self.tasks) - self.reserved
             if free <= 0:
-                await asyncio.wait(list(self.tasks), return_when=asyncio.FIRST_COMPLETED)
+                if self.tasks:
+                    await asyncio.wait(list(self.tasks), return_when=asyncio.FIRST_COMPLETED)
+                else:  # every slot is reserved by hand-offs under way
+                    self.wake.clear()
+                    self._starved = True
+                    await hub.waits.wait(self.wake, WORKITEMS)
+                    self._starved = False
                 continue
             self.wake.clear()
             want = min(free, BATCH)
+            self.reserved += want  # a hand-off during the claim must not take these slots
             try:
                 msgs = await hub.isolation.claim(lambda w=want: hub._db(  # type: ignore[misc]
                     hub.store.get_messages, WORKITEMS, w, hub.visibility))
@@ -139,6 +148,8 @@ class ActivityWorker:
                 log.warning("Reading work items failed (will retry): %s", exc)
                 await asyncio.sleep(0.5)
                 continue
+            finally:
+                self.reserved -= want
             if msgs and not hub._running:
                 await hub.give_back(msgs)
                 return
@@ -157,6 +168,34 @@ class ActivityWorker:
                 self._start(m)
             if len(msgs) < want:
                 await hub.waits.wait(self.wake, WORKITEMS)
+
+    def reserve(self) -> int:
+        """Slots for the work items an episode commit may hand to this host (claimed in the
+        commit, so they run without a claim round trip): the free ones, none while a suspect
+        is isolated or the host stops. Held until `adopt`."""
+        hub = self.hub
+        if not hub._running or hub.isolation.isolating:
+            return 0
+        free = max(0, hub.settings.max_activities - len(self.tasks) - self.reserved)
+        self.reserved += free
+        return free
+
+    async def adopt(self, msgs: list[Message], reserved: int) -> None:
+        """Run the work items a commit handed to this host; frees the reservation. (Called
+        before the committing batch settles its own messages, so the count of work in flight
+        never passes through zero in between.)"""
+        self.reserved -= reserved
+        if self._starved:
+            self.wake.set()  # the claim loop waits for the slots it could not count
+        if not msgs:
+            return
+        self.hub.isolation.track(len(msgs))
+        if not self.hub._running or self.hub.isolation.isolating:
+            # Stopping, or a suspect waits to run alone: claimed now means given back now.
+            await self.hub.give_back(msgs)
+            return
+        for m in msgs:
+            self._start(m)
 
     def _start(self, msg: Message) -> None:
         claim = Claim(msg)
@@ -372,14 +411,18 @@ class ActivityWorker:
 
     def _commit(self, todo: list[Result]) -> None:
         hub = self.hub
+        # One insert per instance (a fan-in's results are one statement) and one delete for
+        # all the work items; on PostgreSQL the whole commit is one round trip.
+        sends: dict[tuple[str, str], list[str]] = {}
+        for r in todo:
+            item = r.claim.item
+            queue = control_queue(partition_of(item.instance_id, hub.partitions))
+            sends.setdefault((queue, item.instance_id), []).append(
+                ControlMessage(item.instance_id, item.execution_id, r.event).encode())
         with hub.store.transaction() as tx:
-            for r in todo:
-                item = r.claim.item
-                queue = control_queue(partition_of(item.instance_id, hub.partitions))
-                tx.put_message(queue, ControlMessage(item.instance_id, item.execution_id,
-                                                     r.event).encode(),
-                               instance_id=item.instance_id)
-                tx.delete_message(r.claim.message)
+            for (queue, instance_id), payloads in sends.items():
+                tx.enqueue(queue, payloads, instance_id=instance_id)
+            tx.delete_messages([r.claim.message for r in todo])
 
 
 async def _bounded(task: asyncio.Task[Any], seconds: float) -> None:

@@ -30,11 +30,14 @@ class InstanceLoader:
     def __init__(self, hub: TaskHubWorker) -> None:
         self.hub = hub
 
-    async def load(self, instance_id: str, msgs: list[Message]
+    async def load(self, instance_id: str, msgs: list[Message],
+                   records: dict[str, InstanceRecord] | None = None
                    ) -> tuple[InstanceState | None, InstanceRecord | None, list[Message]]:
-        """The state, row and messages to run `instance_id`'s episode with."""
+        """The state, row and messages to run `instance_id`'s episode with. `records`: the
+        rows read with the claim of `msgs` (an instance missing from it has no row)."""
         hub = self.hub
-        record = await hub._db(hub.store.get_instance, instance_id)
+        record = records.get(instance_id) if records is not None else \
+            await hub._db(hub.store.get_instance, instance_id)
         poison = [m for m in msgs if m.dequeue_count > MAX_DEQUEUE]
         if poison and record is not None and record.runtime_status not in TERMINAL:
             msgs = await self.poisoned(record, poison, msgs)

@@ -21,12 +21,22 @@ from functools import lru_cache
 from typing import Any
 
 from .sqlpool import ConnectionPool
-from .sqlstore import SqlStore
-from .sqltransaction import Cursor, Session
-from .store import Lease, LeaseLost, StoreBusy, StoreError
+from .sqlstore import SqlStore, new_receipt
+from .sqltransaction import INSTANCE_COLS, MESSAGE_COLS, Cursor, Session
+from .store import (
+    HistoryConflict,
+    InstanceRecord,
+    Lease,
+    LeaseLost,
+    Message,
+    PopReceiptMismatch,
+    StoreBusy,
+    StoreError,
+)
 
 _SCHEMA_LOCK = 0x7461736B687562  # b"taskhub": the advisory lock every func-py host takes
 _LEASE_LOST = "TH001"  # SQLSTATE raised by taskhub_check_fence
+_NOT_DELETED = "TH002"  # SQLSTATE raised by taskhub_expect_deleted
 
 _CHECK_FENCE = """
 CREATE OR REPLACE FUNCTION taskhub_check_fence(p_hub TEXT, p_name TEXT, p_owner TEXT,
@@ -48,6 +58,23 @@ BEGIN
             || format('it expired at %s (now %s)', held.expires_at, p_now);
     END IF;
 END $$"""
+
+# Lets a batch delete of consumed messages travel unanswered with COMMIT: a stale pop receipt
+# aborts the transaction in the server instead of being found by the client first.
+_EXPECT_DELETED = """
+CREATE OR REPLACE FUNCTION taskhub_expect_deleted(p_deleted BIGINT, p_expected BIGINT,
+    p_what TEXT) RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_deleted <> p_expected THEN
+        RAISE EXCEPTION USING ERRCODE = 'TH002', MESSAGE = p_what || ': ' || p_expected - p_deleted
+            || ' of them were deleted or dequeued again since their pop receipts were issued;'
+            || ' nothing was committed';
+    END IF;
+END $$"""
+
+
+def _prefixed(table: str, cols: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in cols.split(","))
 
 
 def _import_psycopg() -> Any:
@@ -107,7 +134,8 @@ class PostgresStore(SqlStore):
 
     _types = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
               "key": 'TEXT COLLATE "C"', "real": "DOUBLE PRECISION", "int": "BIGINT"}
-    _migrations = {1: [_CHECK_FENCE]}
+    _migrations = {1: [_CHECK_FENCE], 2: [_EXPECT_DELETED]}
+    _deleted_check = "taskhub_expect_deleted"
     _for_update = " FOR UPDATE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
@@ -168,6 +196,11 @@ class PostgresStore(SqlStore):
         detail = self._scrub(str(e)).strip()
         if getattr(e, "sqlstate", None) == _LEASE_LOST:
             return LeaseLost(f"{e.diag.message_primary}; nothing was committed")  # type: ignore
+        if getattr(e, "sqlstate", None) == "23505" and getattr(
+                e.diag, "constraint_name", None) == "taskhub_history_pkey":  # type: ignore
+            return HistoryConflict(f"a history event was written twice: {detail}")
+        if getattr(e, "sqlstate", None) == _NOT_DELETED:
+            return PopReceiptMismatch(e.diag.message_primary)  # type: ignore[attr-defined]
         message = f"PostgreSQL task hub {self.safe_conninfo}: {detail}"
         state = getattr(e, "sqlstate", None) or ""
         if (not state and isinstance(e, self._psycopg.OperationalError)) or state[:2] in (
@@ -225,6 +258,32 @@ class PostgresStore(SqlStore):
                     pipeline.sync()
             except self._psycopg.Error:
                 pass  # a broken connection is discarded by the caller
+
+    def get_messages_with_instances(
+        self, queue: str, max_count: int, visibility_timeout: float
+    ) -> tuple[list[Message], dict[str, InstanceRecord]]:
+        # The claim of SqlStore._claim and the instance rows, joined in one statement.
+        if max_count <= 0:
+            return [], {}
+        now = self.clock()
+        rows = self._write_one(
+            "WITH claimed AS (SELECT id FROM taskhub_messages"
+            " WHERE hub = ? AND queue = ? AND visible_at <= ?"
+            " ORDER BY visible_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
+            " u AS (UPDATE taskhub_messages SET dequeue_count = dequeue_count + 1,"
+            " pop_receipt = CAST(? AS TEXT) || CAST(id AS TEXT), visible_at = ?"
+            f" WHERE id IN (SELECT id FROM claimed) RETURNING {MESSAGE_COLS})"
+            f" SELECT {_prefixed('u', MESSAGE_COLS)}, {_prefixed('i', INSTANCE_COLS)}"
+            " FROM u LEFT JOIN taskhub_instances i"
+            " ON i.hub = ? AND i.instance_id = u.instance_id",
+            (self.hub, queue, now, max_count, new_receipt() + ".", now + visibility_timeout,
+             self.hub),
+        )
+        split = len(MESSAGE_COLS.split(","))
+        messages = sorted((Message(*row[:split]) for row in rows), key=lambda m: m.id)
+        records = {row[split]: InstanceRecord(*row[split:]) for row in rows
+                   if row[split] is not None}
+        return messages, records
 
     def _check_fence(self, session: Session, fence: Lease) -> None:
         session.execute(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -25,6 +24,7 @@ from .sqltransaction import (
     chunks,
     marks,
     mismatch,
+    new_receipt,
 )
 from .store import (
     InstanceQuery,
@@ -37,7 +37,7 @@ from .store import (
     StoreError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Version -> statements. {id} {key} {real} {int} are filled in per dialect.
 _MIGRATIONS: dict[int, list[str]] = {
@@ -65,12 +65,9 @@ _MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE taskhub_claims (hub {key} NOT NULL, key {key} NOT NULL,
             claimed_at {real} NOT NULL, PRIMARY KEY (hub, key))""",
     ],
+    2: [],  # PostgreSQL's taskhub_expect_deleted (the dialect's own statements)
 }
 _HUB_TABLES = ("messages", "history", "instances", "leases", "values", "claims")
-
-
-def _receipt() -> str:
-    return secrets.token_hex(8)
 
 
 def encode_continuation(created_at: float, instance_id: str) -> str:
@@ -95,6 +92,7 @@ class SqlStore(SqlLeases):
     _migrations: dict[int, list[str]] = {}  # this dialect's own statements, run after those
     _for_update = ""  # appended to reads that lock rows for the rest of the transaction
     _skip_locked = ""  # appended to the dequeue's candidate scan
+    _deleted_check: str | None = None  # see SqlTransaction
 
     def __init__(self, hub: str, clock: Callable[[], float]):
         if not hub:
@@ -162,7 +160,8 @@ class SqlStore(SqlLeases):
     @contextmanager
     def transaction(self, *, fence: Lease | None = None) -> Iterator[SqlTransaction]:
         with self._write_session() as session:
-            tx = SqlTransaction(session, self.hub, self.clock, self._for_update)
+            tx = SqlTransaction(session, self.hub, self.clock, self._for_update,
+                                self._deleted_check)
             try:
                 yield tx
             finally:
@@ -208,6 +207,21 @@ class SqlStore(SqlLeases):
             return []
         return self._claim(queue, "", [], max_count, visibility_timeout)
 
+    def get_messages_with_instances(
+        self, queue: str, max_count: int, visibility_timeout: float
+    ) -> tuple[list[Message], dict[str, InstanceRecord]]:
+        messages = self.get_messages(queue, max_count, visibility_timeout)
+        return messages, self._instances({m.instance_id for m in messages if m.instance_id})
+
+    def _instances(self, ids: set[str]) -> dict[str, InstanceRecord]:
+        found: dict[str, InstanceRecord] = {}
+        for chunk in chunks(sorted(ids)):
+            for row in self._read(
+                    f"SELECT {INSTANCE_COLS} FROM taskhub_instances WHERE hub = ?"
+                    f" AND instance_id IN ({marks(len(chunk))})", (self.hub, *chunk)):
+                found[row[0]] = InstanceRecord(*row)
+        return found
+
     def claim_messages(
         self, queue: str, ids: Sequence[int], visibility_timeout: float
     ) -> list[Message]:
@@ -226,13 +240,13 @@ class SqlStore(SqlLeases):
             " UPDATE taskhub_messages SET dequeue_count = dequeue_count + 1,"
             " pop_receipt = CAST(? AS TEXT) || CAST(id AS TEXT), visible_at = ?"
             f" WHERE id IN (SELECT id FROM claimed) RETURNING {MESSAGE_COLS}",
-            (self.hub, queue, now, *ids, max_count, _receipt() + ".",
+            (self.hub, queue, now, *ids, max_count, new_receipt() + ".",
              now + visibility_timeout),
         )
         return sorted((Message(*row) for row in rows), key=lambda m: m.id)
 
     def update_visibility(self, message: Message, visibility_timeout: float) -> Message:
-        receipt = f"{_receipt()}.{message.id}"
+        receipt = f"{new_receipt()}.{message.id}"
         visible_at = self.clock() + visibility_timeout
         rows = self._write_one(
             "UPDATE taskhub_messages SET pop_receipt = ?, visible_at = ?"

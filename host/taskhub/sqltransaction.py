@@ -9,6 +9,7 @@ still inside the transaction. This module must not import a database driver.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -47,6 +48,10 @@ class Session(Protocol):
         ...
 
 
+def new_receipt() -> str:
+    return secrets.token_hex(8)
+
+
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
@@ -63,6 +68,12 @@ def mismatch(message: Message) -> PopReceiptMismatch:
     )
 
 
+def _describe(messages: Sequence[Message]) -> str:
+    ids = ", ".join(str(m.id) for m in messages[:5]) + (", ..." if len(messages) > 5 else "")
+    queues = ", ".join(sorted({repr(m.queue) for m in messages}))
+    return f"messages {ids} of queue {queues}"
+
+
 def _instance_params(hub: str, r: InstanceRecord) -> tuple[object, ...]:
     if r.runtime_status not in RUNTIME_STATUSES:
         raise ValueError(f"unknown runtime status {r.runtime_status!r}")
@@ -74,9 +85,13 @@ class SqlTransaction:
     """`Transaction` over a write `Session`; see the contract in `store.Transaction`."""
 
     def __init__(
-        self, session: Session, hub: str, clock: Callable[[], float], for_update: str
+        self, session: Session, hub: str, clock: Callable[[], float], for_update: str,
+        deleted_check: str | None = None,
     ):
         self._session, self._hub, self._clock, self._for_update = session, hub, clock, for_update
+        # A server function that raises unless a batch delete removed every message, so the
+        # check needs no answer before COMMIT (PostgreSQL); None: check the row count here.
+        self._deleted_check = deleted_check
         self.open = True
         self.doom: StoreError | None = None  # the error that makes a commit impossible
         self.touched: dict[str, float] = {}  # queue -> earliest visible_at put in this tx
@@ -125,6 +140,86 @@ class SqlTransaction:
             ids += sorted(row[0] for row in rows)  # one statement numbers its rows in order
         return ids
 
+    def enqueue(
+        self, queue: str, payloads: Sequence[str], *, instance_id: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        if not payloads:
+            return
+        now = self._clock()
+        visible_at = now + max(delay, 0.0)
+        self._touch(queue, visible_at)
+        for chunk in chunks(payloads):
+            params: list[object] = []
+            for payload in chunk:
+                params += (self._hub, queue, payload, instance_id, now, visible_at)
+            self._run(
+                "INSERT INTO taskhub_messages (hub, queue, payload, instance_id, dequeue_count,"
+                " pop_receipt, inserted_at, visible_at) VALUES"
+                f" {', '.join(['(?, ?, ?, ?, 0, NULL, ?, ?)'] * len(chunk))}",
+                params,
+                defer=True,
+            )
+
+    def enqueue_claimed(
+        self, queue: str, payloads: Sequence[str], visibility_timeout: float, *,
+        instance_id: str | None = None,
+    ) -> Callable[[], list[Message]]:
+        now = self._clock()
+        until = now + visibility_timeout
+        prefix = new_receipt() + ".h"
+        pending: list[tuple[Any, Sequence[str], list[str]]] = []
+        for offset in range(0, len(payloads), CHUNK):
+            chunk = payloads[offset : offset + CHUNK]
+            receipts = [f"{prefix}{offset + i}" for i in range(len(chunk))]
+            params: list[object] = []
+            for payload, receipt in zip(chunk, receipts, strict=True):
+                params += (self._hub, queue, payload, instance_id, receipt, now, until)
+            cur = self._run(
+                "INSERT INTO taskhub_messages (hub, queue, payload, instance_id, dequeue_count,"
+                " pop_receipt, inserted_at, visible_at) VALUES"
+                f" {', '.join(['(?, ?, ?, ?, 1, ?, ?, ?)'] * len(chunk))} RETURNING id",
+                params,
+                defer=self._deleted_check is not None,  # PostgreSQL: read after COMMIT
+            )
+            # SQLite must read a RETURNING statement's rows before it may commit.
+            pending.append((cur if self._deleted_check is not None else cur.fetchall(),
+                            chunk, receipts))
+
+        def claimed() -> list[Message]:
+            out: list[Message] = []
+            for rows, chunk, receipts in pending:
+                if not isinstance(rows, list):
+                    rows = rows.fetchall()
+                ids = sorted(row[0] for row in rows)  # one statement numbers its rows in order
+                out += [Message(queue, i, payload, instance_id, 1, receipt, now, until)
+                        for i, payload, receipt in zip(ids, chunk, receipts, strict=True)]
+            return out
+
+        return claimed
+
+    def delete_messages(self, messages: Sequence[Message]) -> None:
+        # Pop receipts are unique (random), so matching the receipts matches each message
+        # with its own; the ids are there for the primary key.
+        unique = list({m.id: m for m in messages}.values())
+        for chunk in chunks(unique):
+            ids = [m.id for m in chunk]
+            receipts = [m.pop_receipt for m in chunk]
+            delete = ("DELETE FROM taskhub_messages WHERE hub = ?"
+                      f" AND id IN ({marks(len(chunk))}) AND pop_receipt IN ({marks(len(chunk))})")
+            if self._deleted_check is not None:
+                self._run(
+                    f"WITH gone AS ({delete} RETURNING id) SELECT {self._deleted_check}("
+                    "CAST(COUNT(*) AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT)) FROM gone",
+                    (self._hub, *ids, *receipts, len(chunk), _describe(chunk)),
+                    defer=True,
+                )
+            elif self._run(delete, (self._hub, *ids, *receipts)).rowcount != len(chunk):
+                self.doom = PopReceiptMismatch(
+                    f"{_describe(chunk)}: one of them was deleted or dequeued again since "
+                    "its pop receipt was issued; nothing was deleted")
+                raise self.doom
+
     def _touch(self, queue: str, visible_at: float) -> None:
         known = self.touched.get(queue)
         if known is None or visible_at < known:
@@ -139,12 +234,28 @@ class SqlTransaction:
             raise mismatch(message)
 
     def append_history(
-        self, instance_id: str, execution_id: str, start: int, events: Sequence[str]
+        self, instance_id: str, execution_id: str, start: int, events: Sequence[str], *,
+        checked_at_commit: bool = False,
     ) -> None:
+        if checked_at_commit and self._deleted_check is not None:
+            # The server checks: the primary key refuses a row written twice, and the
+            # backend reports that violation as HistoryConflict, at the next answer.
+            for offset in range(0, len(events), CHUNK):
+                chunk = events[offset : offset + CHUNK]
+                params: list[object] = []
+                for i, event in enumerate(chunk):
+                    params += (self._hub, instance_id, execution_id, start + offset + i, event)
+                self._run(
+                    "INSERT INTO taskhub_history (hub, instance_id, execution_id, seq, event)"
+                    f" VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}",
+                    params,
+                    defer=True,
+                )
+            return
         inserted = 0
         for offset in range(0, len(events), CHUNK):
             chunk = events[offset : offset + CHUNK]
-            params: list[object] = []
+            params = []
             for i, event in enumerate(chunk):
                 params += (self._hub, instance_id, execution_id, start + offset + i, event)
             inserted += self._run(

@@ -17,7 +17,7 @@ PostgreSQL database. All times are seconds from the store's injectable `clock` (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -164,6 +164,36 @@ class Transaction(Protocol):
         fan-out). Returns their ids in the order of `payloads`."""
         ...
 
+    def enqueue(
+        self, queue: str, payloads: Sequence[str], *, instance_id: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """`put_messages` when the caller needs no ids: a pipelining backend (PostgreSQL)
+        sends it with the next statement that needs an answer, so a commit that only sends
+        messages waits for the server once."""
+        ...
+
+    def enqueue_claimed(
+        self, queue: str, payloads: Sequence[str], visibility_timeout: float, *,
+        instance_id: str | None = None,
+    ) -> Callable[[], list[Message]]:
+        """Put messages already dequeued once by the caller, as if `get_messages` had just
+        returned them: invisible until now + `visibility_timeout`, dequeue count 1, a fresh
+        pop receipt each. For a worker that hands the work it creates to itself (no claim to
+        wait for); if it dies before finishing, they are delivered again when their
+        visibility runs out, like any claim. Returns a function to call once the transaction
+        has committed: it gives the messages, sorted by id (without another round trip)."""
+        ...
+
+    def delete_messages(self, messages: Sequence[Message]) -> None:
+        """Delete messages we dequeued, all or none, in as few statements as the backend
+        allows. If any pop receipt is no longer the current one (or its message is gone),
+        `PopReceiptMismatch` is raised and the transaction is doomed: nothing of it commits.
+        The check may run in the server, so the error may surface at a later call or at
+        commit (PostgreSQL), and a commit that deletes what it consumed needs no answer
+        before COMMIT."""
+        ...
+
     def delete_message(self, message: Message) -> None:
         """Delete a message we dequeued. `PopReceiptMismatch` if its pop receipt is no longer
         the current one (it was re-dequeued) or it is gone. An expired visibility alone does
@@ -171,11 +201,13 @@ class Transaction(Protocol):
         ...
 
     def append_history(
-        self, instance_id: str, execution_id: str, start: int, events: Sequence[str]
+        self, instance_id: str, execution_id: str, start: int, events: Sequence[str], *,
+        checked_at_commit: bool = False,
     ) -> None:
         """Write `events` at sequence numbers `start .. start+len(events)-1`. If any of those
         rows exists, raise `HistoryConflict` (the transaction is doomed): no history event is
-        ever written twice."""
+        ever written twice. With `checked_at_commit` the conflict may instead surface at a
+        later call or at commit (PostgreSQL then sends the insert unanswered, with COMMIT)."""
         ...
 
     def delete_history(self, instance_id: str, execution_id: str | None = None) -> None:
@@ -253,6 +285,15 @@ class TaskHubStore(Protocol):
         Each becomes invisible until now + `visibility_timeout`, gets a fresh pop receipt and
         a dequeue count one higher; the batch is returned sorted by id. Concurrent callers
         (threads, processes, hosts) never receive the same message while its visibility holds."""
+        ...
+
+    def get_messages_with_instances(
+        self, queue: str, max_count: int, visibility_timeout: float
+    ) -> tuple[list[Message], dict[str, InstanceRecord]]:
+        """`get_messages`, and the rows of the instances the claimed messages are for (an
+        instance without a row is left out), read right after the claim: in the same
+        statement where the backend can (PostgreSQL), so an episode's claim and its instance
+        read are one round trip, and in one query for the whole batch elsewhere."""
         ...
 
     def claim_messages(

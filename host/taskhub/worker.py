@@ -4,7 +4,10 @@ Control queues are split in partitions by instance id, one lease per partition; 
 holder runs a partition's episodes, so an instance's episodes never run on two hosts at once,
 and every episode commits fenced by that lease. Activities come from one work-item queue that
 any host may take from. Each episode's effects and each activity's result are committed in one
-transaction together with the deletion of the messages they consumed.
+transaction together with the deletion of the messages they consumed. A batch commit that
+schedules activities hands up to this host's free activity slots to itself, claimed in the same
+commit (`writes.HandOff`), so a chain's next activity starts without a claim round trip; the
+rest wait in the queue for any host.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from funcpy.host.faults import fault_point
@@ -44,6 +48,7 @@ from funcpy.host.taskhub.partitions import PartitionLeases
 from funcpy.host.taskhub.replay import Outcome
 from funcpy.host.taskhub.settings import TaskHubSettings
 from funcpy.host.taskhub.store import (
+    InstanceRecord,
     Lease,
     Message,
     StoreBusy,
@@ -51,7 +56,7 @@ from funcpy.host.taskhub.store import (
 )
 from funcpy.host.taskhub.supervise import keep_running
 from funcpy.host.taskhub.waits import QueueWaits
-from funcpy.host.taskhub.writes import write_effects
+from funcpy.host.taskhub.writes import HandOff, write_effects
 
 log = logging.getLogger("func_py.taskhub")
 CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
@@ -208,9 +213,9 @@ class TaskHubWorker:
         serving = self.partition_leases.serving
         while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
+            records: dict[str, InstanceRecord] = {}
             try:
-                msgs = await self.isolation.claim(lambda: self._db(
-                    self.store.get_messages, queue, BATCH, self.visibility))
+                msgs = await self.isolation.claim(partial(self._claim, queue, records))
             except StoreError as exc:
                 log.warning("Reading %s failed (will retry): %s", queue, exc)
                 await asyncio.sleep(0.5)
@@ -232,13 +237,21 @@ class TaskHubWorker:
                 continue
             if msgs:
                 try:
-                    await self._run_batch(p, msgs)
+                    await self._run_batch(p, msgs, records)
                 finally:
                     self.isolation.settled(len(msgs))
                 if len(msgs) == BATCH:
                     continue  # there may be more already
             # A short batch drained the queue: wait instead of polling it empty again.
             await self.waits.wait(ev, queue)
+
+    async def _claim(self, queue: str, records: dict[str, InstanceRecord]) -> list[Message]:
+        """A batch of a control queue; the rows of its instances come with it into `records`
+        (one round trip on PostgreSQL)."""
+        msgs, found = await self._db(self.store.get_messages_with_instances, queue, BATCH,
+                                     self.visibility)
+        records.update(found)
+        return msgs  # type: ignore[no-any-return]
 
     async def _run_alone(self, p: int, ids: list[int]) -> None:
         """Take back a suspect instance's messages and run its episode with nothing else of
@@ -260,27 +273,32 @@ class TaskHubWorker:
             finally:
                 self.isolation.settled(len(held))
 
-    async def _run_batch(self, p: int, msgs: list[Message]) -> None:
+    async def _run_batch(self, p: int, msgs: list[Message],
+                         records: dict[str, InstanceRecord] | None = None) -> None:
+        """Run a batch's episodes and group-commit them. `records`: the instance rows read
+        with the claim (an instance missing from it has none); None to read them here."""
         groups: OrderedDict[str, list[Message]] = OrderedDict()
         for m in msgs:
             groups.setdefault(m.instance_id or "", []).append(m)
         code = self._code_generation
-        prepared = await asyncio.gather(*(self._prepare(p, iid, ms)
+        prepared = await asyncio.gather(*(self._prepare(p, iid, ms, records)
                                           for iid, ms in groups.items()))
         await self._commit_batch(p, [x for x in prepared if x is not None], groups, code)
 
-    async def _prepare(self, p: int, instance_id: str,
-                       msgs: list[Message]) -> tuple[str, Effects] | None:
+    async def _prepare(self, p: int, instance_id: str, msgs: list[Message],
+                       records: dict[str, InstanceRecord] | None
+                       ) -> tuple[str, Effects] | None:
         """Run one instance's episode; its effects are committed with the batch's."""
         async with self._orch_slots:
             self.episodes_running += 1
             try:
                 if is_entity_id(instance_id):
-                    record = await self._db(self.store.get_instance, instance_id)
+                    record = records.get(instance_id) if records is not None else \
+                        await self._db(self.store.get_instance, instance_id)
                     fx = await self.entity_runner.run(instance_id, record, msgs)
                     fault_point("entity-ran")  # ran, not committed: runs again from the old state
                     return instance_id, fx
-                return instance_id, await self._episode(p, instance_id, msgs)
+                return instance_id, await self._episode(p, instance_id, msgs, records)
             except Exception:
                 log.exception("Task hub episode for instance '%s' failed; it will be retried.",
                               instance_id)
@@ -289,8 +307,9 @@ class TaskHubWorker:
             finally:
                 self.episodes_running -= 1
 
-    async def _episode(self, p: int, instance_id: str, msgs: list[Message]) -> Effects:
-        state, record, msgs = await self.loader.load(instance_id, msgs)
+    async def _episode(self, p: int, instance_id: str, msgs: list[Message],
+                       records: dict[str, InstanceRecord] | None) -> Effects:
+        state, record, msgs = await self.loader.load(instance_id, msgs, records)
         return await self.runner.run(state, record, msgs)
 
     async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]],
@@ -305,23 +324,21 @@ class TaskHubWorker:
         lease = self.leases.get(p)
         committed: list[tuple[str, Effects]] = []
         retry: list[Message] = []
-        if lease is not None:
-            try:
-                await self._db(self._commit_episodes, lease, ready)
-                committed = ready
-            except StoreError:
-                for one in ready:
-                    try:
-                        await self._db(self._commit_episodes, lease, [one])
-                        committed.append(one)
-                    except StoreBusy as exc:
-                        log.info("Episode for '%s' not committed (%s); it runs again.",
-                                 one[0], exc)
-                        retry.extend(claimed.get(one[0], []))
-                    except StoreError as exc:
-                        # Someone else owns this work now; our in-memory view is stale.
-                        log.info("Episode for '%s' not committed (%s); its cached state is "
-                                 "dropped.", one[0], type(exc).__name__)
+        taken: list[Message] = []  # work items the commits handed to this host's activities
+        hand_off = self.activities.reserve()
+        queued = [0]
+        try:
+            if lease is not None:
+                try:
+                    mine, queued[0] = await self._db(self._commit_episodes, lease, ready,
+                                                     hand_off)
+                    taken += mine
+                    committed = ready
+                except StoreError:
+                    committed = await self._commit_each(lease, ready, claimed, retry, taken,
+                                                        hand_off, queued)
+        finally:
+            await self.activities.adopt(taken, hand_off)
         if retry:
             await self.give_back(retry, tracked=False)
         held = self.leases.get(p)
@@ -341,14 +358,38 @@ class TaskHubWorker:
                 self.cache.move_to_end(iid)
             else:
                 self.cache.pop(iid, None)
-            self._wake_for(fx)
+            self._wake_for(fx, queued[0] > 0)
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
 
-    def _wake_for(self, fx: Effects) -> None:
+    async def _commit_each(self, lease: Lease, ready: list[tuple[str, Effects]],
+                           claimed: dict[str, list[Message]], retry: list[Message],
+                           taken: list[Message], hand_off: int, queued: list[int]
+                           ) -> list[tuple[str, Effects]]:
+        """The group commit failed: commit the episodes one by one. Returns those committed;
+        the messages of those that met a busy database go to `retry`."""
+        committed = []
+        for one in ready:
+            try:
+                mine, more = await self._db(self._commit_episodes, lease, [one],
+                                            hand_off - len(taken))
+                taken += mine
+                queued[0] += more
+                committed.append(one)
+            except StoreBusy as exc:
+                log.info("Episode for '%s' not committed (%s); it runs again.", one[0], exc)
+                retry.extend(claimed.get(one[0], []))
+            except StoreError as exc:
+                # Someone else owns this work now; our in-memory view is stale.
+                log.info("Episode for '%s' not committed (%s); its cached state is "
+                         "dropped.", one[0], type(exc).__name__)
+        return committed
+
+    def _wake_for(self, fx: Effects, queued_work: bool) -> None:
         for out in fx.messages:
             if out.queue == WORKITEMS:
-                self.activities.wake.set()
+                if queued_work:  # not all handed to this host: the claim loop takes them
+                    self.activities.wake.set()
             elif out.delay <= 0:
                 self.wake_partition_of(out.instance_id)
             else:
@@ -356,10 +397,15 @@ class TaskHubWorker:
                 self.waits.expect(control_queue(p), self.clock() + out.delay)
                 self.wake_partition_of(out.instance_id)  # to re-arm its wait
 
-    def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]]) -> None:
+    def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]],
+                         hand_off: int = 0) -> tuple[list[Message], int]:
+        """One fenced transaction; returns the work items it handed to this host (up to
+        `hand_off` of them, claimed in the same commit) and how many it queued for any."""
+        mine = HandOff(hand_off, self.visibility)
         with self.store.transaction(fence=lease) as tx:
             for instance_id, fx in items:
-                write_effects(tx, instance_id, fx, self.partitions, self.clock())
+                write_effects(tx, instance_id, fx, self.partitions, self.clock(), mine)
+        return mine.messages(), mine.queued
 
     async def _invoke_entity(self, fn: FunctionInfo, run: Callable[[], Any]) -> Any:
         # Entity operations are ordinary sync code that may block (unlike orchestrator code,

@@ -7,6 +7,8 @@ Pure functions of a transaction and their inputs: the worker decides what to com
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from funcpy.host.taskhub.history import (
@@ -22,12 +24,29 @@ from funcpy.host.taskhub.instance_state import TERMINAL, Effects, Outgoing
 from funcpy.host.taskhub.store import InstanceRecord, Message
 
 
-def write_effects(tx: Any, instance_id: str, fx: Effects, partitions: int, now: float) -> None:
+@dataclass
+class HandOff:
+    """Up to `budget` of a commit's new work items are taken by the committing host itself,
+    claimed in the commit for `visibility` seconds (no claim round trip before they run);
+    `claimed` gathers the functions that give them once the commit is done."""
+
+    budget: int
+    visibility: float
+    claimed: list[Callable[[], list[Message]]] = field(default_factory=list)
+    queued: int = 0  # work items put in the queue for any host to claim
+
+    def messages(self) -> list[Message]:
+        return [m for get in self.claimed for m in get()]
+
+
+def write_effects(tx: Any, instance_id: str, fx: Effects, partitions: int, now: float,
+                  hand_off: HandOff | None = None) -> None:
     if fx.reset_history:
         tx.delete_history(instance_id)
     if fx.append and fx.record is not None:
         tx.append_history(instance_id, fx.record.execution_id, fx.history_start,
-                          [json.dumps(e, separators=(",", ":")) for e in fx.append])
+                          [json.dumps(e, separators=(",", ":")) for e in fx.append],
+                          checked_at_commit=True)
     blocked: set[str] = set()
     for child in fx.children:
         existing = tx.get_instance(child.instance_id)
@@ -46,13 +65,21 @@ def write_effects(tx: Any, instance_id: str, fx: Effects, partitions: int, now: 
             partition_of(out.instance_id, partitions))
         groups.setdefault((queue, out.instance_id, out.delay), []).append(out.payload)
     for (queue, iid, delay), payloads in groups.items():
-        tx.put_messages(queue, payloads, instance_id=iid, delay=delay)
+        if hand_off is not None and hand_off.budget > 0 and queue == WORKITEMS and delay <= 0:
+            mine = payloads[:hand_off.budget]
+            hand_off.budget -= len(mine)
+            hand_off.claimed.append(tx.enqueue_claimed(queue, mine, hand_off.visibility,
+                                                       instance_id=iid))
+            payloads = payloads[len(mine):]
+        if hand_off is not None and queue == WORKITEMS:
+            hand_off.queued += len(payloads)
+        tx.enqueue(queue, payloads, instance_id=iid, delay=delay)
     if fx.record is not None:
         tx.put_instance(fx.record)
     elif fx.delete_instance:
         tx.delete_instance(instance_id)
-    for m in fx.consumed:
-        tx.delete_message(m)
+    if fx.consumed:
+        tx.delete_messages(fx.consumed)
 
 
 def _refuse_children(instance_id: str, fx: Effects, blocked: set[str],
