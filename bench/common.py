@@ -121,3 +121,13 @@ def raw_sqlite_commit_rate(path: Path, n: int = 5000) -> float:
     rate = n / (time.perf_counter() - t0)
     conn.close()
     return rate
+
+
+def table_row(measure: str, ours: float, base: float | None, goal: str, fmt: str = ",.0f",
+              ratio: float | None = None) -> str:
+    """One row of the issue's table, `| measure | func-py | baseline | ratio | goal |`, which
+    bench/run_all collects from every script."""
+    if ratio is None and base:
+        ratio = ours / base
+    return (f"| {measure} | {format(ours, fmt)} | {format(base, fmt) if base else '—'} | "
+            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {goal} |")

@@ -44,6 +44,9 @@ def banner(runtime: Runtime) -> str:
             fix = " Saving a fix loads it." if runtime.config.reload else ""
             lines.append(f"\tThe app failed to load (the error is above).{fix}")
         lines.append("")
+    if runtime.config.workers > 1:
+        lines += [f"{runtime.config.workers} worker processes serve {runtime.config.base_url} "
+                  "(each a host of its own: see /admin/host/status \"processes\").", ""]
     lines += [f"Dashboard: {runtime.config.base_url}/runtime/dashboard/", ""]
     return "\n".join(lines)
 

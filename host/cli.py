@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from funcpy.host import __version__
@@ -21,7 +19,7 @@ from funcpy.host.debugging import plan_debugging, start_debugger, wait_for_clien
 from funcpy.host.durable_sdk import import_durable_sdk
 from funcpy.host.errors import AppLoadError, FuncPyError
 from funcpy.host.json_output import open_json_output
-from funcpy.host.logs import log, setup_logging
+from funcpy.host.logs import flush_logs, log, setup_logging
 from funcpy.host.start_flags import (
     add_start_arguments,
     ignored_flags,
@@ -29,9 +27,10 @@ from funcpy.host.start_flags import (
     user_log_level,
 )
 from funcpy.host.tls import TlsFiles, prepare_tls
+from funcpy.host.workers import Worker, become
+from funcpy.host.workers import current as current_worker
 
 if TYPE_CHECKING:
-    from funcpy.host.http_limits import HeadLimits
     from funcpy.host.runtime import Runtime
 
 _T0 = time.perf_counter()
@@ -61,13 +60,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_init_parser(sub)
     add_scaffold_parsers(sub)  # `new` and `templates`
     add_queue_parser(sub)
-    return parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
+    given = normalize_argv(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(given)
+    args.argv = given  # worker processes run the same command line (host/supervisor.py)
+    return args
 
 
-def _bind(config: HostConfig) -> socket.socket:
+def _bind(config: HostConfig, *, reuse_port: bool = False, listen: bool = True
+          ) -> socket.socket:
+    """The listening socket. Worker processes (host/workers.py) each bind one with
+    SO_REUSEPORT; their supervisor binds one too but does not listen on it, which holds the
+    port and reports a port in use before any worker starts."""
     family = socket.AF_INET6 if ":" in config.address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     # Accepted connections inherit this on Linux. uvicorn sets it only on sockets it binds
     # itself; without it a keep-alive response meets Nagle + delayed ACK (about 40 ms each).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -81,40 +89,57 @@ def _bind(config: HostConfig) -> socket.socket:
                 "specify another port using --port [-p].") from None
         raise FuncPyError(f"cannot listen on {config.address}:{config.port}: {exc.strerror}") \
             from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    if listen:
+        sock.listen(2048)
+        sock.set_inheritable(True)
     return sock
 
 
 def start(args: argparse.Namespace) -> int:
     level, level_warning = user_log_level(args)
+    worker = Worker.from_environ(os.environ)  # set when a supervisor started this process
+    become(worker)
+    environ = dict(os.environ)  # as given: worker processes apply the settings themselves
     config = build_config(
         app_dir=args.script_root, port=args.port, address=args.address, cors=args.cors,
         cors_credentials=bool(args.cors_credentials), functions=args.functions,
         verbose=bool(args.verbose), enable_auth=bool(args.enable_auth), reload=args.reload,
         production=args.production, use_https=bool(args.use_https), user_log_level=level,
         json_output=bool(args.enable_json_output), json_output_file=args.json_output_file,
+        workers=args.workers,
     )
     _setup_logging(config)
-    _say_flags(args, level_warning)
-    for key in config.skipped_settings:
-        log.warning("Skipping '%s' from local settings as it's already defined in current "
-                    "environment variables.", key)
+    if worker is not None:
+        worker.tag_log_lines()
+    else:  # the supervisor (or the single host) says these once
+        _say_flags(args, level_warning)
+        for key in config.skipped_settings:
+            log.warning("Skipping '%s' from local settings as it's already defined in current "
+                        "environment variables.", key)
     debug = plan_debugging(args.debug, args.debug_wait, production=config.production,
                            environ=os.environ, local_values=config.local_settings.values)
+    if debug is not None and config.workers > 1:
+        raise FuncPyError(
+            f"--debug cannot be used with {config.workers} worker processes (--workers or "
+            "FUNCTIONS_WORKER_PROCESS_COUNT): a debugger attaches to one process, so only some "
+            "requests would stop at breakpoints. Debug with --workers 1.")
     if config.production:
         _require_keys()
+    if worker is None and config.workers > 1:
+        return _supervise(config, args.argv, environ)
     tls = prepare_tls(args.cert, args.password, config.app_dir) if config.use_https else None
-    if tls is not None:
+    if tls is not None and (worker is None or worker.index == 0):
         log.info("HTTPS with %s.", tls.description)
-    sock = _bind(config)
-    if config.port == 0:  # --port 0: the OS picks a free port (tests use this)
+    if worker is not None:
+        config.port = worker.port  # the supervisor's, which --port 0 had the OS pick
+    sock = _bind(config, reuse_port=worker is not None)
+    if config.port == 0 or worker is not None:  # --port 0: the OS picks a free port
         config.port = sock.getsockname()[1]
         os.environ["WEBSITE_HOSTNAME"] = f"localhost:{config.port}"
     # Before the app is imported, and before any thread that runs user code starts.
     if debug is not None:
         debug = start_debugger(debug)
-    if not config.production:
+    if not config.production and worker is None:
         log.info("%s", WORKER_READY)  # after the debugger listens: VS Code attaches on it
     if debug is not None and debug.wait:
         wait_for_client(debug)
@@ -123,6 +148,8 @@ def start(args: argparse.Namespace) -> int:
     from funcpy.host.runtime import Runtime
 
     runtime = Runtime(config)
+    if worker is not None and not worker.runs_engine(runtime):
+        worker.serve_only(runtime)
     if not config.production:  # production loads the app once health checks can answer
         _load_for_development(runtime)
     try:
@@ -131,6 +158,21 @@ def start(args: argparse.Namespace) -> int:
     finally:
         if tls is not None:
             tls.remove()
+
+
+def _supervise(config: HostConfig, argv: list[str], environ: dict[str, str]) -> int:
+    """N worker processes on one port (host/supervisor.py); this process only watches them."""
+    # A plain bind first: SO_REUSEPORT alone would let this host share the port with another
+    # one that has workers, rather than say the port is in use.
+    probe = _bind(config)
+    config.port = probe.getsockname()[1]
+    probe.close()
+    sock = _bind(config, reuse_port=True, listen=False)
+    if not config.production:
+        log.info("%s", WORKER_READY)
+    from funcpy.host.supervisor import Supervisor
+
+    return Supervisor(config, sock, argv, environ, _T0).run()
 
 
 def _setup_logging(config: HostConfig) -> None:
@@ -156,7 +198,13 @@ def _load_for_development(runtime: Runtime) -> None:
         if not runtime.is_functions_project():
             raise  # no app here at all: Core Tools refuses to start too
         runtime.load_failed(exc)  # the host stays up, as the Functions host does
-    print(banner(runtime), flush=True)
+    _print_banner(runtime)
+
+
+def _print_banner(runtime: Runtime) -> None:
+    worker = current_worker()
+    if worker is None or worker.index == 0:  # once, not once per worker process
+        print(banner(runtime), flush=True)
 
 
 def _say_flags(args: argparse.Namespace, level_warning: str | None) -> None:
@@ -196,6 +244,7 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
     from funcpy.host.reload import ReloadWatcher
     from funcpy.host.runtime import Runtime
     from funcpy.host.server import HostApp, build_asgi
+    from funcpy.host.serving import draining_server_class, http_protocol
     from funcpy.host.stopping import Stopping, exit_now
 
     assert isinstance(runtime, Runtime)
@@ -219,6 +268,13 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
 
             if (notice := read_only_notice(config.app_dir, config.data_dir)) is not None:
                 log.warning("%s", notice)
+        worker = current_worker()
+        if worker is not None:  # the supervisor says "Host started" once they all serve
+            log.info("Worker process %d started in %dms (pid %d).", worker.index,
+                     (time.perf_counter() - _T0) * 1000, os.getpid())
+            flush_logs()  # this line first, then the supervisor's "Host started"
+            worker.ready()
+            return
         log.info("Host started in %dms: %s/ (hot reload %s). Press Ctrl+C to stop.",
                  (time.perf_counter() - _T0) * 1000, config.base_url,
                  "on" if config.reload else "off")
@@ -229,7 +285,7 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
         first = not runtime.loaded
         done = await runtime.reload(reason)
         if done and first:  # the app loads for the first time: list its functions, as at start
-            print(banner(runtime), flush=True)
+            _print_banner(runtime)
         return done
 
     async def stop_watching() -> None:
@@ -241,9 +297,9 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
     host_app.on_failure.append(lambda reason: setattr(server, "should_exit", True))
     limits = HeadLimits.from_env()
     stopping = Stopping(config.drain_seconds, runtime.invoker)
-    server = _draining_server_class()(uvicorn.Config(
+    server = draining_server_class()(uvicorn.Config(
         build_asgi(runtime, host_app), lifespan="on", access_log=False, log_config=None,
-        server_header=False, http=_http_protocol(limits),
+        server_header=False, http=http_protocol(limits),
         h11_max_incomplete_event_size=limits.max_bytes,
         ssl_certfile=tls.path if tls is not None else None,
     ), host_app, stopping, limits)
@@ -273,83 +329,6 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
         # long as it takes. The drain has already said what it cuts off.
         exit_now(code)
     return code
-
-
-def _http_protocol(limits: HeadLimits) -> type[asyncio.Protocol] | str:
-    """httptools with the head limits; without httptools, h11 (which enforces only the size,
-    through h11_max_incomplete_event_size, answering 400)."""
-    from funcpy.host.http_limits import protocol_class
-
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return protocol_class(limits)
-
-
-def _draining_server_class() -> type:
-    import uvicorn
-    from funcpy.host.http_limits import sweep_slow_heads
-    from funcpy.host.server import HostApp
-    from funcpy.host.stopping import Stopping
-
-    class DrainingServer(uvicorn.Server):
-        """uvicorn's server with func-py's stop (host/stopping.py): one time budget for the
-        whole drain, starting at the first signal, with the triggers stopping while requests
-        finish; a second signal exits at once. And the sweep that enforces the head timeout."""
-
-        def __init__(self, config: uvicorn.Config, host_app: HostApp, stopping: Stopping,
-                     limits: HeadLimits) -> None:
-            super().__init__(config)
-            self.host_app = host_app
-            self.stopping = stopping
-            self.limits = limits
-            self._sweeper: asyncio.Task[None] | None = None
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process
-            # dies of the signal (exit -15). A host that drained exits with its own code
-            # instead (0 when clean), which is what orchestrators and process managers expect.
-            with super().capture_signals():
-                yield
-                self._captured_signals.clear()
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if self.stopping.begun:
-                self.stopping.force(sig)  # does not return
-            self.stopping.begin()  # the clock starts at the signal, not when uvicorn gets to it
-            super().handle_exit(sig, frame)
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started and self.limits.timeout > 0:
-                self._sweeper = asyncio.ensure_future(sweep_slow_heads(
-                    self.server_state.connections, self.limits.timeout))
-
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            """uvicorn's shutdown, with the time left instead of a fixed timeout, the triggers
-            stopping meanwhile, and requests cut off at the limit recorded for the report."""
-            stopping = self.stopping
-            self.host_app.begin_drain(stopping)
-            if self._sweeper is not None:
-                self._sweeper.cancel()
-            for server in self.servers:
-                server.close()
-            for sock in sockets or []:
-                sock.close()
-            for connection in list(self.server_state.connections):
-                connection.shutdown()  # idle ones close now, busy ones after their response
-            try:
-                await asyncio.wait_for(self._wait_tasks_to_complete(), stopping.remaining())
-            except TimeoutError:
-                tasks = self.server_state.tasks
-                stopping.cut_http(len(tasks))
-                for t in list(tasks):
-                    t.cancel(msg="the drain limit was reached")
-            await self.lifespan.shutdown()
-
-    return DrainingServer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,10 +7,11 @@ reads configuration only from here, so precedence lives in one place.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from funcpy.host.errors import SettingsError
 from funcpy.host.settings import (
     HostJson,
     LocalSettings,
@@ -23,6 +24,8 @@ DEFAULT_PORT = 7071
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_MAX_BODY = 104_857_600  # Kestrel's request body limit, 100 MB
 DATA_DIR_NAME = ".func-py"  # the host's own data under the app folder; hot reload ignores it
+WORKERS_SETTING = "FUNCTIONS_WORKER_PROCESS_COUNT"
+MAX_WORKERS = 10  # Azure's limit for the setting
 
 
 @dataclass
@@ -45,6 +48,8 @@ class HostConfig:
     # SIGTERM or Ctrl+C: the whole stop (requests and work in flight, then claims released)
     # fits in this many seconds from the first signal (host/stopping.py).
     drain_seconds: float = 30.0
+    # --workers / FUNCTIONS_WORKER_PROCESS_COUNT: processes serving the one socket (host/workers.py)
+    workers: int = 1
     host_json: HostJson = field(default_factory=HostJson)
     local_settings: LocalSettings = field(default_factory=LocalSettings)
     skipped_settings: list[str] = field(default_factory=list)
@@ -81,6 +86,7 @@ def build_config(
     user_log_level: str | None = None,
     json_output: bool = False,
     json_output_file: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
     environ: MutableMapping[str, str] | None = None,
 ) -> HostConfig:
     """Read both settings files and apply local Values to the environment (a set variable wins).
@@ -117,6 +123,7 @@ def build_config(
         json_output_file=Path(json_output_file).resolve() if json_output_file else None,
         max_body_bytes=max_body,
         drain_seconds=float(env.get("FUNCPY_DRAIN_SECONDS") or 30),
+        workers=worker_processes(workers, env),
         host_json=host_json,
         local_settings=local,
         skipped_settings=skipped,
@@ -126,3 +133,23 @@ def build_config(
     if not production:
         env.setdefault("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
     return config
+
+
+def worker_processes(flag: int | None, environ: Mapping[str, str]) -> int:
+    """`--workers N`, else FUNCTIONS_WORKER_PROCESS_COUNT (environment or local.settings.json
+    Values, already applied to `environ`), else 1. Azure accepts 1 to 10."""
+    if flag is not None:
+        given, source = str(flag), "--workers"
+    else:
+        raw = environ.get(WORKERS_SETTING, "").strip()
+        if not raw:
+            return 1
+        given, source = raw, WORKERS_SETTING
+    try:
+        count = int(given)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise SettingsError(f"{source} is {given!r}: it must be a whole number of worker "
+                            f"processes from 1 to {MAX_WORKERS}.")
+    return count

@@ -26,6 +26,7 @@ from funcpy.host.middleware import AspNetCors, CustomHeaders, ErrorGuard
 from funcpy.host.queue_admin import queue_routes
 from funcpy.host.runtime import Runtime
 from funcpy.host.stopping import Stopping, drain_triggers
+from funcpy.host.workers import processes_status
 from funcpy.triggers import trigger_kinds
 from funcpy.triggers.base import ManualRun
 from funcpy.triggers.http import HttpDispatcher
@@ -110,6 +111,7 @@ class Builtins:
             "skipped": dict(index.skipped),
             "errors": errors,
             **status_extras(rt),
+            "processes": processes_status(rt.config.workers),
         }
         store = rt._store
         if store is not None:  # opened by the task hub or the timers
@@ -282,8 +284,8 @@ class HostApp:
             elif self.loading:
                 await Response("the host is starting", status_code=503,
                                headers={"Retry-After": "1"})(scope, receive, send)
-            else:  # the app's routes: counted by status for /admin/metrics
-                await self.dispatcher(scope, receive, self.runtime.invoker.metrics.counting(send))
+            else:  # the app's routes (the dispatcher counts them by status for /admin/metrics)
+                await self.dispatcher(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -52,6 +52,9 @@ def add_start_arguments(p: argparse.ArgumentParser) -> None:
           help="enforce function keys locally (see README: keys)")
     p.add_argument("--no-reload", dest="reload", action="store_false",
                    help="do not watch the app folder for changes")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="serve with N worker processes on one port, 1 to 10 (default: "
+                        "FUNCTIONS_WORKER_PROCESS_COUNT, else 1); see README: Worker processes")
     p.add_argument("--production", action="store_true",
                    default=os.environ.get("FUNCPY_PRODUCTION", "").lower() in ("1", "true"),
                    help="production mode: keys enforced, no reload, env-only settings, JSON logs")

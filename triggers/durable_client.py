@@ -24,6 +24,7 @@ import hmac
 import inspect
 import ipaddress
 import json
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,7 +40,10 @@ if TYPE_CHECKING:
 
 SYSTEM_KEY_SETTING = "FUNCPY_SYSTEM_KEY"
 RPC_USER = "funcpy"
-RPC_SECRET = secrets.token_urlsafe(32)
+# Worker processes share one port, so the SDK's call-back may reach a sibling process: their
+# supervisor gives them one secret (host/supervisor.py); a single host makes its own.
+RPC_SECRET_VAR = "FUNCPY_RPC_SECRET"
+RPC_SECRET = os.environ.pop(RPC_SECRET_VAR, "") or secrets.token_urlsafe(32)
 RPC_SEGMENT = "_rpc"  # PREFIX/_rpc/... is the SDK's endpoint
 _RPC_AUTHORIZATION = b"Basic " + base64.b64encode(f"{RPC_USER}:{RPC_SECRET}".encode())
 
