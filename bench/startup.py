@@ -1,7 +1,8 @@
 """`func-py start` to the first 200 answer on the demo app, against a bare Starlette app under
 uvicorn started the same way (the floor for any Python server), several runs each, medians.
 
-Target (issue #2): <= 1.0 s median for func-py.
+Targets: <= 1.0 s median for func-py (issue #2), and <= 3x bare Starlette's median measured in
+the same run (issue #14).
 Run: .venv/bin/python bench/startup.py [--runs 7]
 """
 
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import FUNC_PY, ROOT, free_port, median, start, stop, wait_http
+from common import FUNC_PY, ROOT, free_port, median, start, stop, table_row, wait_http
 
 BENCH = Path(__file__).resolve().parent
 
@@ -52,6 +53,9 @@ def main() -> int:
     print(f"  bare Starlette + uvicorn: {median(bare):.3f} s ({min(bare):.3f}-{max(bare):.3f})")
     print(f"  func-py start, demo app: {median(funcpy):.3f} s ({min(funcpy):.3f}-{max(funcpy):.3f})"
           "   target <= 1.0 s")
+    print(f"  ratio func-py / bare: {median(funcpy) / median(bare):.2f}   target <= 3.0")
+    print(table_row("start-up to first 200: seconds (baseline: bare Starlette)", median(funcpy),
+                    median(bare), "≤ 3.0", ".3f"))
     return 0
 
 

@@ -45,6 +45,8 @@ from funcpy.host.logs import (
 )
 from funcpy.host.metrics import Metrics
 
+_current_task = asyncio.current_task
+_NO_OUTS: dict[str, Out] = {}  # never written: the outputs of a call without output bindings
 # Triggers whose return value is the output even without a $return binding (worker rule).
 IMPLICIT_OUTPUT_TRIGGERS = frozenset({"orchestrationTrigger", "activityTrigger", "entityTrigger"})
 
@@ -97,11 +99,37 @@ class InvocationResult:
     pending: list[PendingOutput] = field(default_factory=list)  # with defer_outputs only
 
 
+class _Plan:
+    """What every call of one function needs that does not change between calls, worked out
+    at its first call (the per-request path reads it instead of walking the bindings)."""
+
+    __slots__ = ("collects", "executing", "extras", "fn", "may_return", "succeeded",
+                 "trigger_name")
+
+    def __init__(self, fn: FunctionInfo, writers: Mapping[str, OutputWriter]) -> None:
+        self.fn = fn  # kept so the id it is cached under cannot be reused meanwhile
+        self.trigger_name = str(fn.trigger["name"])
+        # Bindings that become arguments besides the trigger: inputs and outputs.
+        self.extras = tuple(b for b in fn.bindings
+                            if b is not fn.trigger and str(b["name"]) != "$return")
+        self.collects = any(b["direction"] == "out" and str(b["type"]) in writers
+                            for b in fn.bindings)
+        self.may_return = fn.has_return or fn.trigger_type in IMPLICIT_OUTPUT_TRIGGERS
+        self.executing = f"Executing 'Functions.{fn.name}' (Reason='"
+        self.succeeded = f"Executed 'Functions.{fn.name}' (Succeeded, Id="
+
+
+_random_bits = random.getrandbits
+# Version 4 and the RFC 4122 variant, set in the 128 random bits before they are formatted.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_invocation_id() -> str:
     """A random (version 4) UUID: invocation ids need uniqueness, not secrecy, and this is
     several times cheaper than uuid.uuid4() (urandom) on the per-request path."""
-    h = f"{random.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    h = "%032x" % (_random_bits(128) & _UUID_CLEAR | _UUID_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def thread_count(environ: Mapping[str, str]) -> int | None:
@@ -141,12 +169,22 @@ class Invoker:
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
         self.metrics = Metrics()  # /admin/metrics (host/metrics.py)
+        self._plans: dict[int, _Plan] = {}
+
+    def _plan(self, fn: FunctionInfo) -> _Plan:
+        plan = self._plans.get(id(fn))
+        if plan is None or plan.fn is not fn:
+            if len(self._plans) > 4096:  # functions of indexes replaced by reloads
+                self._plans.clear()
+            plan = self._plans[id(fn)] = _Plan(fn, self.writers)
+        return plan
 
     def add_provider(self, binding_type: str, provider: InputProvider) -> None:
         self.providers[binding_type] = provider
 
     def add_writer(self, binding_type: str, writer: OutputWriter) -> None:
         self.writers[binding_type] = writer
+        self._plans.clear()  # which functions have outputs to collect may have changed
 
     def _collect(self, fn: FunctionInfo, value: Any, outs: Mapping[str, Out],
                  binding_data: Mapping[str, Any]) -> list[PendingOutput]:
@@ -168,15 +206,13 @@ class Invoker:
                 pending[kind] = PendingOutput(kind, writer, list(items))
         return list(pending.values())
 
-    def _arguments(self, fn: FunctionInfo, trigger_value: Any, invocation_id: str,
-                   retry: RetryContext | None, trace: tracing.SpanRef | None
-                   ) -> tuple[dict[str, Any], dict[str, Out]]:
-        args: dict[str, Any] = {str(fn.trigger["name"]): trigger_value}
+    def _arguments(self, fn: FunctionInfo, plan: _Plan, trigger_value: Any,
+                   invocation_id: str, retry: RetryContext | None,
+                   trace: tracing.SpanRef | None) -> tuple[dict[str, Any], dict[str, Out]]:
+        args: dict[str, Any] = {plan.trigger_name: trigger_value}
         outs: dict[str, Out] = {}
-        for b in fn.bindings:
+        for b in plan.extras:
             name = str(b["name"])
-            if b is fn.trigger or name == "$return":
-                continue
             if b["direction"] == "out":
                 outs[name] = args[name] = Out()
                 continue
@@ -213,29 +249,32 @@ class Invoker:
         traced = tracing.begin(fn, trace, inv, trigger_value)  # None unless tracing is on
         if traced is not None:
             trace = traced.span
+        plan = self._plan(fn)
         tag = InvocationTag(inv, fn.name)
         token = current_invocation.set(tag)
         remember_invocation(tag)
         self.in_flight += 1
         self.active[inv] = fn
-        host_line(f"Executing 'Functions.{fn.name}' (Reason='{reason}', Id={inv})", tag)
+        host_line(f"{plan.executing}{reason}', Id={inv})", tag)
         start = time.perf_counter()
         pending: list[PendingOutput] = []
+        outs: dict[str, Out] = _NO_OUTS
         try:
             if target is not None:
-                args, outs = {}, {}
                 value = target()
                 if inspect.isawaitable(value):  # a target that runs in the thread pool
                     value = await value
             else:
-                args, outs = self._arguments(fn, trigger_value, inv, retry, trace)
+                if plan.extras or fn.wants_context:
+                    args, outs = self._arguments(fn, plan, trigger_value, inv, retry, trace)
+                else:  # the trigger's value only (most HTTP functions)
+                    args = {plan.trigger_name: trigger_value}
                 value = await self._call(fn, args, inv)
-            if value is not None and not fn.has_return \
-                    and fn.trigger_type not in IMPLICIT_OUTPUT_TRIGGERS:
+            if value is not None and not plan.may_return:
                 raise RuntimeError(
                     f"function '{fn.name}' without a $return binding returned a non-None value"
                 )
-            if self.writers and target is None:
+            if plan.collects and target is None:
                 pending = self._collect(fn, value, outs, binding_data or {})
                 if pending and not defer_outputs:
                     for p in pending:
@@ -265,12 +304,12 @@ class Invoker:
         if traced is not None:
             traced.close(value, {k: o.get() for k, o in outs.items()})
         self.metrics.invoked(fn, "Succeeded", ms)
-        host_line(f"Executed 'Functions.{fn.name}' (Succeeded, Id={inv}, Duration={int(ms)}ms)",
-                  tag)
+        host_line(f"{plan.succeeded}{inv}, Duration={int(ms)}ms)", tag)
         # Before the caller answers (an HTTP response, a committed activity result): whoever
         # sees the outcome finds the invocation's lines already in the output.
         flush_logs()
-        return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()}, ms, pending)
+        return InvocationResult(inv, value, {k: o.get() for k, o in outs.items()} if outs else {},
+                                ms, pending)
 
     async def _call(self, fn: FunctionInfo, args: dict[str, Any], inv: str) -> Any:
         thread: concurrent.futures.Future[Any] | None = None
@@ -283,13 +322,16 @@ class Invoker:
             thread = self.pool.submit(ctx.run, functools.partial(fn.func, **args))
             call = asyncio.wrap_future(thread)
         task: asyncio.Task[Any] | None = None
-        if self.timeout is not None:
+        timeout = self.timeout
+        if timeout is not None:
             # One watchdog checks every call's deadline (to within a second, for a limit of at
             # least a second), instead of a timer per call on the hot path.
-            task = asyncio.current_task()
+            task = _current_task()
             assert task is not None
-            self._deadlines[task] = time.monotonic() + self.timeout.total_seconds()
-            self._start_watchdog()
+            self._deadlines[task] = time.monotonic() + timeout.total_seconds()
+            watchdog = self._watchdog
+            if watchdog is None or watchdog.done():
+                self._start_watchdog()
         try:
             return await call
         except asyncio.CancelledError:
@@ -301,7 +343,8 @@ class Invoker:
         finally:
             if task is not None:
                 self._deadlines.pop(task, None)
-                self._expired.discard(task)
+                if self._expired:
+                    self._expired.discard(task)
             if thread is not None and not thread.done():
                 self.orphans[inv] = fn
                 thread.add_done_callback(lambda _: self.orphans.pop(inv, None))

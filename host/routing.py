@@ -452,8 +452,12 @@ class _Alternation:
         return None
 
 
+_STATIC_HITS = 256  # paths of the table's answers without route values, remembered
+
+
 class RouteTable:
-    """Immutable. Entries are tried in function-name order, case-insensitive (OrdinalIgnoreCase);
+    """Immutable (it only remembers its answers for static paths). Entries are tried in
+    function-name order, case-insensitive (OrdinalIgnoreCase);
     the first match wins. A method mismatch means 'no match' for that entry, so another entry may
     match, else the caller answers 404 (never 405)."""
 
@@ -465,10 +469,19 @@ class RouteTable:
         self._by_method = {method: _Alternation(
             e for e in self.entries if e.methods is None or method in e.methods)
             for method in methods}
+        self._static: dict[tuple[str, str], RouteEntry] = {}
 
     def match(self, method: str, path: str) -> tuple[RouteEntry, dict[str, str]] | None:
+        static = self._static.get((method, path))
+        if static is not None:
+            return static, {}
         key, slash = _request_key(path)
-        return self._by_method.get(method.upper(), self._other).match(key, slash)
+        found = self._by_method.get(method.upper(), self._other).match(key, slash)
+        if found is not None and not found[1] and len(self._static) < _STATIC_HITS:
+            # The table never changes, so a path's answer doesn't either; only answers without
+            # route values are kept (a route like 'items/{id}' would fill it with ids).
+            self._static[method, path] = found[0]
+        return found
 
     def conflicts(self) -> list[tuple[str, str]]:
         """(later_name, earlier_name) for each entry Azure rejects: same template (trimmed of '/',

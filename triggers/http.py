@@ -15,9 +15,7 @@ import os
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import parse_qsl
 
-from azure.functions.http import HttpRequest
 from funcpy.host import tracing
 from funcpy.host.auth import ADMIN, key_from, normalise_level
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
@@ -25,6 +23,7 @@ from funcpy.host.invoke import InvocationError, new_invocation_id, user_frames
 from funcpy.host.logs import log
 from funcpy.host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
 from funcpy.triggers import http_streams
+from funcpy.triggers.http_request import build_request, headers_of, query_of
 from funcpy.triggers.http_response import AnyResponse, HttpFunction, bind, to_response
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -89,36 +88,6 @@ def build_table(fns: list[FunctionInfo], prefix: str) -> RouteTable:
     )
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        out[name] = f"{out[name]},{value}" if name in out else value
-    return out
-
-
-def _query(query_string: bytes) -> dict[str, str]:
-    if not query_string:
-        return {}
-    out: dict[str, str] = {}
-    for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=False):
-        out[k] = f"{out[k]},{v}" if k in out else v
-    return out
-
-
-def build_request(scope: Scope, headers: dict[str, str], query: dict[str, str],
-                  route_params: Mapping[str, str], body: bytes) -> HttpRequest:
-    host = headers.get("host") or "localhost"
-    path = scope.get("raw_path") or scope["path"].encode()
-    qs = scope.get("query_string", b"")
-    url = f"{scope.get('scheme', 'http')}://{host}{path.decode('latin-1')}"
-    if qs:
-        url += "?" + qs.decode("latin-1")
-    return HttpRequest(method=scope["method"], url=url, headers=headers, params=query,
-                       route_params=dict(route_params), body_type="bytes", body=body)
-
-
 def empty(status: int, reason: str = "") -> Response:
     return Response(reason, status_code=status, media_type="text/plain; charset=utf-8")
 
@@ -170,17 +139,24 @@ class HttpDispatcher:
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request; every response is counted by status for /admin/metrics."""
         current = self.service.current
         found = current.table.match(scope["method"], scope["path"].strip("/")) if current else None
+        metrics = self.runtime.invoker.metrics
         if found is None or current is None:
-            await self.fallback(scope, receive, send)
+            await self.fallback(scope, receive, metrics.counting(send))
             return
         entry, params = found
         function = current.functions[entry.name]
         if current.streams:
-            await self._stream(scope, receive, send, function, params, current.index)
+            await self._stream(scope, receive, metrics.counting(send), function, params,
+                               current.index)
             return
         response = await self._handle(scope, receive, function, params, current.index)
+        # Counted here rather than by wrapping `send`: the status is known before it is sent.
+        counts = metrics.http_responses
+        status = response.status_code
+        counts[status] = counts.get(status, 0) + 1
         await response(scope, receive, send)
 
     def _refuse(self, fn: FunctionInfo, headers: Mapping[str, str], query: Mapping[str, str],
@@ -198,37 +174,40 @@ class HttpDispatcher:
 
     async def _handle(self, scope: Scope, receive: Receive, function: HttpFunction,
                       params: Mapping[str, str], index: FunctionIndex) -> AnyResponse:
-        headers = _headers(scope)
-        query = _query(scope.get("query_string", b""))
+        headers = headers_of(scope)
+        query = query_of(scope.get("query_string", b""))
         runtime = self.runtime
-        refusal = self._refuse(function.info, headers, query, index)
-        if refusal is not None:
-            return refusal
-        try:
-            declared = headers.get("content-length")
-            if declared is None and "transfer-encoding" not in headers:
-                body = b""  # nothing to read (most GETs): skip the receive round
-            else:
+        info = function.info
+        if runtime.config.enable_auth or info.name in index.disabled:
+            refusal = self._refuse(info, headers, query, index)
+            if refusal is not None:
+                return refusal
+        declared = headers.get("content-length")
+        if declared is None and "transfer-encoding" not in headers:
+            body = b""  # nothing to read (most GETs): skip the receive round
+        else:
+            try:
                 body = await read_body(receive, runtime.config.max_body_bytes, declared)
-        except BodyTooLarge as exc:
-            return empty(413, str(exc))
-        except BodyIncomplete:  # the client left mid-body: don't run the function on a part
-            return empty(400)
+            except BodyTooLarge as exc:
+                return empty(413, str(exc))
+            except BodyIncomplete:  # the client left mid-body: don't run the function on a part
+                return empty(400)
+        # The W3C traceparent is read before the request takes the headers over.
+        trace = tracing.incoming(headers)
         request = build_request(scope, headers, query, params, body)
         try:
             # The response is built inside the call (triggers/http_response.py): a result the
             # host cannot send has already failed the invocation.
             # A W3C traceparent makes the invocation a child span of the caller's.
-            result = await runtime.invoker.invoke(function.info, request, reason=REASON,
-                                                  trace=tracing.incoming(headers))
+            result = await runtime.invoker.invoke(info, request, reason=REASON, trace=trace)
         except InvocationError:
             return empty(500)
         return function.response(result.value, result.outputs)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, function: HttpFunction,
                       params: Mapping[str, str], index: FunctionIndex) -> None:
-        headers = _headers(scope)
-        refusal = self._refuse(function.info, headers, _query(scope.get("query_string", b"")),
+        headers = headers_of(scope)
+        refusal = self._refuse(function.info, headers, query_of(scope.get("query_string", b"")),
                                index)
         limit = self.runtime.config.max_body_bytes
         if refusal is None and declared_too_large(headers.get("content-length"), limit):

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
+from azure.functions._http import HttpResponseHeaders
 from funcpy.host.cookies import set_cookie_lines
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -156,32 +157,64 @@ def _unsendable(fn: FunctionInfo, value: Any) -> str:
     return reason
 
 
+_HttpResponse = func.HttpResponse
+_PlainHeaders = HttpResponseHeaders
+# The content-type a response without one gets, by (mimetype, charset): a handful of pairs.
+_content_types: dict[tuple[str, str], bytes] = {}
+
+
+def _default_content_type(mimetype: str, charset: str) -> bytes:
+    cacheable = type(mimetype) is str and type(charset) is str  # user values: maybe anything
+    found = _content_types.get((mimetype, charset)) if cacheable else None
+    if found is None:
+        text = f"{mimetype}; charset={charset}" if mimetype.startswith("text/") else mimetype
+        found = text.encode("latin-1")
+        if cacheable and len(_content_types) < 64:  # bounded: the values come from user code
+            _content_types[mimetype, charset] = found
+    return found
+
+
 def _from_http_response(resp: func.HttpResponse) -> RawResponse:
-    body = resp.get_body() or b""
-    content_type: str | None = None
-    raw: list[tuple[bytes, bytes]] = []
+    if type(resp) is _HttpResponse:
+        # The library's own class: its fields read where its constructor put them (what its
+        # properties return), and its headers' list of pairs iterated as `items()` does.
+        # A subclass may override the properties, so it goes through them.
+        attrs = resp.__dict__
+        headers = attrs["_HttpResponse__headers"]
+        pairs = headers._list if type(headers) is _PlainHeaders else list(headers.items())
+        body = attrs["_HttpResponse__body"] or b""
+        status = attrs["_HttpResponse__status_code"]
+        mimetype, charset = attrs["_HttpResponse__mimetype"], attrs["_HttpResponse__charset"]
+    else:
+        pairs = list(resp.headers.items())
+        body = resp.get_body() or b""
+        status, mimetype, charset = resp.status_code, resp.mimetype, resp.charset
+    length = (b"content-length", str(len(body)).encode())
+    if not pairs:  # the common case: nothing but what the host adds
+        return RawResponse(int(status), [(b"content-type", _default_content_type(
+            mimetype, charset)), length], body)
+    content_type: bytes | None = None
     last: dict[str, str] = {}
     cookies: list[str] | None = None
-    for name, value in resp.headers.items():
+    for name, value in pairs:
         lname = name.lower()
         if lname == "set-cookie":
             if cookies is None:
                 cookies = []
             cookies.append(value)
         elif lname == "content-type":
-            content_type = value
+            content_type = value.encode("latin-1")
         elif lname != "content-length":
             last[lname] = value  # the host keeps the last value of a repeated header
     if content_type is None:
-        content_type = (f"{resp.mimetype}; charset={resp.charset}"
-                        if resp.mimetype.startswith("text/") else resp.mimetype)
-    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in last.items())
-    raw.append((b"content-type", content_type.encode("latin-1")))
-    raw.append((b"content-length", str(len(body)).encode()))
+        content_type = _default_content_type(mimetype, charset)
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in last.items()]
+    raw.append((b"content-type", content_type))
+    raw.append(length)
     if cookies is not None:
         # After the other headers, one line per cookie, as ASP.NET appends them.
         raw.extend((b"set-cookie", line) for line in set_cookie_lines(cookies))
-    return RawResponse(int(resp.status_code), raw, body)
+    return RawResponse(int(status), raw, body)
 
 
 def _from_str(text: str) -> Response:
