@@ -29,11 +29,10 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from funcpy.host import tracing
-from funcpy.host.invoke import new_invocation_id
+from funcpy.host.invocation import new_invocation_id
 from funcpy.host.logs import (
     InvocationTag,
     current_invocation,
@@ -43,6 +42,9 @@ from funcpy.host.logs import (
 )
 from funcpy.host.taskhub.history import Event, EventType, WorkItem, event
 from funcpy.host.taskhub.replay import HTTP_ACTIVITY
+
+if TYPE_CHECKING:  # imported when a call_http runs: ~50-80 ms a start would pay for nothing
+    import httpx
 
 log = logging.getLogger("func_py.taskhub")
 
@@ -101,6 +103,8 @@ class HttpCall:
     @property
     def shown(self) -> str:
         """Method and URI for logs and failure reasons: no user info, query or fragment."""
+        import httpx
+
         try:
             url = httpx.URL(self.uri)
             port = f":{url.port}" if url.port is not None else ""
@@ -130,6 +134,8 @@ def parse_request(input_text: str | None) -> HttpCall:
 
 
 def _check(call: HttpCall) -> None:
+    import httpx
+
     if call.token_source:
         source = call.token_source
         resource = source.get("resource") if isinstance(source, dict) else None
@@ -176,6 +182,8 @@ def with_trace(headers: list[tuple[str, str]], item: WorkItem) -> list[tuple[str
 async def perform(client: httpx.AsyncClient, call: HttpCall, timeout: float,
                   max_bytes: int = MAX_CONTENT_BYTES) -> str:
     """Make the request; the DurableHttpResponse JSON text, or HttpCallFailed."""
+    import httpx
+
     _check(call)
     headers = list(call.headers)
     body: bytes | None = None
@@ -248,6 +256,8 @@ def _text(raw: bytes, charset: str | None) -> str:
 
 def _describe(exc: BaseException) -> str:
     """The root cause in words: 'connection refused' rather than httpx's generic wording."""
+    import httpx
+
     seen: BaseException | None = exc
     visited: set[int] = set()
     while seen is not None and id(seen) not in visited:
@@ -265,6 +275,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def new_client() -> httpx.AsyncClient:
+    import httpx
+
     client = httpx.AsyncClient(follow_redirects=True, timeout=DEFAULT_TIMEOUT_SECONDS)
     # The request carries what the orchestrator asked for, as the extension's HttpClient
     # sends it: none of httpx's own default headers (User-Agent, Accept, Accept-Encoding).
