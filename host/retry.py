@@ -28,7 +28,7 @@ from typing import Any
 
 from funcpy.host.context import RetryContext, RpcException
 from funcpy.host.index import FunctionIndex, FunctionInfo
-from funcpy.host.invoke import InvocationError
+from funcpy.host.invocation import InvocationError
 from funcpy.host.logs import log
 from funcpy.host.settings import parse_timespan
 

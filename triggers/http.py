@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from funcpy.host import tracing
 from funcpy.host.auth import ADMIN, key_from, normalise_level
 from funcpy.host.bodies import BodyIncomplete, BodyTooLarge, declared_too_large, read_body
-from funcpy.host.invoke import InvocationError, new_invocation_id, user_frames
+from funcpy.host.invocation import InvocationError, new_invocation_id, user_frames
 from funcpy.host.logs import log
-from funcpy.host.routing import RouteEntry, RouteTable, RouteTemplate, is_reserved_route, join_route
+from funcpy.host.route_table import RouteEntry, RouteTable
+from funcpy.host.routing import RouteTemplate, is_reserved_route, join_route
 from funcpy.triggers import http_streams
 from funcpy.triggers.http_request import build_request, headers_of, query_of
 from funcpy.triggers.http_response import AnyResponse, HttpFunction, bind, to_response

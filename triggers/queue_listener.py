@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from funcpy.host.faults import fault_point
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError, PendingOutput
+from funcpy.host.invocation import InvocationError, PendingOutput
 from funcpy.host.taskhub.store import Message, PopReceiptMismatch, StoreError
 from funcpy.triggers import queue_store
 from funcpy.triggers.queue_codec import binding_data, body_of, trigger_value

@@ -1,10 +1,10 @@
 """Activities: the work-item queue any host may take from.
 
-Claims activity calls up to maxConcurrentActivityFunctions, runs each through the invoker (input
-decoded and result encoded by the azure.functions activity converter), keeps its claim alive
-while it runs, and commits its TaskCompleted/TaskFailed for the owning instance together with
-the deletion of the work item; the results of a burst are group-committed. A work item for
-call_http (`BuiltIn::HttpActivity`) runs no user function: http_activity.py makes its request.
+Claims activity calls up to maxConcurrentActivityFunctions, runs each (activity_run.py turns a
+work item into its TaskCompleted/TaskFailed event), keeps its claim alive while it runs, and
+commits that event for the owning instance together with the deletion of the work item; the
+results of a burst are group-committed. A work item for call_http (`BuiltIn::HttpActivity`) runs
+no user function: http_activity.py makes its request.
 
 Every work item we hold is a `Claim`. Renewing a claim changes its pop receipt, and a commit
 must present the current one, so renewal, commit and release of one claim never overlap: each
@@ -16,30 +16,22 @@ renewal wrote the claim back, and the result was lost while the item stayed clai
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import traceback
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from azure.functions import meta
-from funcpy.host import tracing
 from funcpy.host.faults import fault_point
-from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError, user_frames
+from funcpy.host.taskhub.activity_run import execute
 from funcpy.host.taskhub.history import (
     BATCH,
     WORKITEMS,
     ControlMessage,
-    EventType,
     WorkItem,
     control_queue,
-    event,
     partition_of,
 )
-from funcpy.host.taskhub.http_activity import HttpActivity, is_http_activity
-from funcpy.host.taskhub.instance_state import MAX_DEQUEUE
+from funcpy.host.taskhub.http_activity import HttpActivity
 from funcpy.host.taskhub.isolation import is_suspect
 from funcpy.host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
 from funcpy.host.taskhub.supervise import keep_running
@@ -48,7 +40,6 @@ if TYPE_CHECKING:
     from funcpy.host.taskhub.worker import TaskHubWorker
 
 log = logging.getLogger("func_py.taskhub")
-_ACTIVITY = meta.get_binding_registry().get("activityTrigger")
 # A result whose commit fails for a reason other than a busy or lost database is tried this
 # many times, then its work item is made visible again so that the activity runs again.
 COMMIT_ATTEMPTS = 5
@@ -228,50 +219,7 @@ class ActivityWorker:
         await self.results.put(Result(claim, await self._execute(claim)))
 
     async def _execute(self, claim: Claim) -> dict[str, Any]:
-        item, msg = claim.item, claim.message
-        http = is_http_activity(item.name)
-        fn = None if http else self.hub._activity(item.name)
-        now = self.hub.clock
-        if msg.dequeue_count > MAX_DEQUEUE:
-            return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                         Reason=f"Activity function '{item.name}' was abandoned after "
-                         f"{msg.dequeue_count - 1} attempts: the worker process died each time "
-                         "it ran, the last times with nothing else running, so this activity "
-                         "is what kills it.", Details=None)
-        if fn is None and not http:
-            return event(EventType.TaskFailed, now(), TaskScheduledId=item.task_id,
-                         Reason=f"The function '{item.name}' doesn't exist, is disabled, or "
-                         "is not an activity function.", Details=None)
-        fault_point("activity-started")
-        # call_http's built-in activity is no user function: the host makes the request.
-        result = await (self._call(fn, item) if fn is not None
-                        else self.http.run(item, self.hub.invoker.timeout))
-        fault_point("activity-finished")
-        return result
-
-    async def _call(self, fn: FunctionInfo, item: WorkItem) -> dict[str, Any]:
-        try:
-            value = _ACTIVITY.decode(meta.Datum(item.input if item.input is not None
-                                                else "null", "string"), trigger_metadata={})
-            # A child span of the episode that scheduled it (host/tracing.py).
-            span = tracing.child_of(tracing.parse(item.traceparent, item.tracestate)).about({
-                "durabletask.type": "activity", "durabletask.task.name": item.name,
-                "durabletask.task.instance_id": item.instance_id,
-                "durabletask.task.task_id": item.task_id})
-            outcome = await self.hub.invoker.invoke(fn, value, reason="(null)", trace=span)
-            encoded = _ACTIVITY.encode(outcome.value, expected_type=None).value
-            return event(EventType.TaskCompleted, self.hub.clock(), TaskScheduledId=item.task_id,
-                         Result=encoded)
-        except InvocationError as exc:
-            cause = exc.cause
-        except Exception as exc:  # input or output conversion
-            cause = exc
-        trace = traceback.format_exception(type(cause), cause, user_frames(cause.__traceback__))
-        details = json.dumps({"type": type(cause).__name__, "message": str(cause),
-                              "stackTrace": "".join(trace)})
-        return event(EventType.TaskFailed, self.hub.clock(), TaskScheduledId=item.task_id,
-                     Reason=f"Activity function '{item.name}' failed: {type(cause).__name__}: "
-                     f"{cause}", Details=details)
+        return await execute(self.hub, self.http, claim.item, claim.message)
 
     # -- keeping claims --------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError
+from funcpy.host.invocation import InvocationError
 from funcpy.host.taskhub.entity_ids import (
     OperationRequest,
     request_of,

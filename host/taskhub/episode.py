@@ -17,7 +17,7 @@ from typing import Any
 
 from funcpy.host import tracing
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError
+from funcpy.host.invocation import InvocationError
 from funcpy.host.taskhub.history import (
     COMPLETION_ID_KEY,
     ControlMessage,

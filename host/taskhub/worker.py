@@ -7,7 +7,7 @@ any host may take from. Each episode's effects and each activity's result are co
 transaction together with the deletion of the messages they consumed. A batch commit that
 schedules activities hands up to this host's free activity slots to itself, claimed in the same
 commit (`writes.HandOff`), so a chain's next activity starts without a claim round trip; the
-rest wait in the queue for any host.
+rest wait in the queue for any host. The batch commit itself is batch_commit.py's.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from funcpy.host.faults import fault_point
 from funcpy.host.index import FunctionIndex, FunctionInfo
 from funcpy.host.invoke import Invoker
 from funcpy.host.taskhub.activities import ActivityWorker
+from funcpy.host.taskhub.batch_commit import BatchCommitter
 from funcpy.host.taskhub.entity_batch import EntityBatchRunner
 from funcpy.host.taskhub.entity_ids import is_entity_id
 from funcpy.host.taskhub.episode import (
@@ -51,15 +52,12 @@ from funcpy.host.taskhub.store import (
     InstanceRecord,
     Lease,
     Message,
-    StoreBusy,
     StoreError,
 )
 from funcpy.host.taskhub.supervise import keep_running
 from funcpy.host.taskhub.waits import QueueWaits
-from funcpy.host.taskhub.writes import HandOff, write_effects
 
 log = logging.getLogger("func_py.taskhub")
-CACHE_SIZE = 2_000  # live orchestration sessions kept in memory
 
 
 class TaskHubWorker:
@@ -93,6 +91,7 @@ class TaskHubWorker:
         self.partition_leases = PartitionLeases(self, self._partition_loop)
         self.activities = ActivityWorker(self)
         self.loader = InstanceLoader(self)
+        self.committer = BatchCommitter(self)
         self.entity_runner = EntityBatchRunner(lambda name: self._entities.get(name),
                                                self._invoke_entity, clock)
         self.runner = EpisodeRunner(self._orchestrator, self._activity, self._activity_names,
@@ -283,7 +282,7 @@ class TaskHubWorker:
         code = self._code_generation
         prepared = await asyncio.gather(*(self._prepare(p, iid, ms, records)
                                           for iid, ms in groups.items()))
-        await self._commit_batch(p, [x for x in prepared if x is not None], groups, code)
+        await self.committer.commit(p, [x for x in prepared if x is not None], groups, code)
 
     async def _prepare(self, p: int, instance_id: str, msgs: list[Message],
                        records: dict[str, InstanceRecord] | None
@@ -311,101 +310,6 @@ class TaskHubWorker:
                        records: dict[str, InstanceRecord] | None) -> Effects:
         state, record, msgs = await self.loader.load(instance_id, msgs, records)
         return await self.runner.run(state, record, msgs)
-
-    async def _commit_batch(self, p: int, ready: list[tuple[str, Effects]],
-                            claimed: dict[str, list[Message]], code: int) -> None:
-        """Commit a partition batch's episodes in one transaction fenced by the partition's
-        lease (group commit); if that fails, each on its own, so one stale episode does not
-        hold back the others. An episode that failed only because the database was busy or
-        its connection was lost gives its messages back at once (uncounted) to run again,
-        instead of leaving them claimed until their visibility runs out."""
-        if not ready:
-            return
-        lease = self.leases.get(p)
-        committed: list[tuple[str, Effects]] = []
-        retry: list[Message] = []
-        taken: list[Message] = []  # work items the commits handed to this host's activities
-        hand_off = self.activities.reserve()
-        queued = [0]
-        try:
-            if lease is not None:
-                try:
-                    mine, queued[0] = await self._db(self._commit_episodes, lease, ready,
-                                                     hand_off)
-                    taken += mine
-                    committed = ready
-                except StoreError:
-                    committed = await self._commit_each(lease, ready, claimed, retry, taken,
-                                                        hand_off, queued)
-        finally:
-            await self.activities.adopt(taken, hand_off)
-        if retry:
-            await self.give_back(retry, tracked=False)
-        held = self.leases.get(p)
-        # Cache only what is still ours and still runs the same code: the partition may have
-        # changed hands, or a reload replaced the orchestrator, while the commit was awaited.
-        keep = (held is not None and lease is not None and held.epoch == lease.epoch
-                and code == self._code_generation)
-        done = {iid for iid, _ in committed} if keep else set()
-        for iid, _ in ready:
-            if iid not in done:
-                self.cache.pop(iid, None)
-        if committed:
-            fault_point("episode-committed")
-        for iid, fx in committed:
-            if iid in done and fx.state is not None:
-                self.cache[iid] = fx.state
-                self.cache.move_to_end(iid)
-            else:
-                self.cache.pop(iid, None)
-            self._wake_for(fx, queued[0] > 0)
-        while len(self.cache) > CACHE_SIZE:
-            self.cache.popitem(last=False)
-
-    async def _commit_each(self, lease: Lease, ready: list[tuple[str, Effects]],
-                           claimed: dict[str, list[Message]], retry: list[Message],
-                           taken: list[Message], hand_off: int, queued: list[int]
-                           ) -> list[tuple[str, Effects]]:
-        """The group commit failed: commit the episodes one by one. Returns those committed;
-        the messages of those that met a busy database go to `retry`."""
-        committed = []
-        for one in ready:
-            try:
-                mine, more = await self._db(self._commit_episodes, lease, [one],
-                                            hand_off - len(taken))
-                taken += mine
-                queued[0] += more
-                committed.append(one)
-            except StoreBusy as exc:
-                log.info("Episode for '%s' not committed (%s); it runs again.", one[0], exc)
-                retry.extend(claimed.get(one[0], []))
-            except StoreError as exc:
-                # Someone else owns this work now; our in-memory view is stale.
-                log.info("Episode for '%s' not committed (%s); its cached state is "
-                         "dropped.", one[0], type(exc).__name__)
-        return committed
-
-    def _wake_for(self, fx: Effects, queued_work: bool) -> None:
-        for out in fx.messages:
-            if out.queue == WORKITEMS:
-                if queued_work:  # not all handed to this host: the claim loop takes them
-                    self.activities.wake.set()
-            elif out.delay <= 0:
-                self.wake_partition_of(out.instance_id)
-            else:
-                p = partition_of(out.instance_id, self.partitions)
-                self.waits.expect(control_queue(p), self.clock() + out.delay)
-                self.wake_partition_of(out.instance_id)  # to re-arm its wait
-
-    def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]],
-                         hand_off: int = 0) -> tuple[list[Message], int]:
-        """One fenced transaction; returns the work items it handed to this host (up to
-        `hand_off` of them, claimed in the same commit) and how many it queued for any."""
-        mine = HandOff(hand_off, self.visibility)
-        with self.store.transaction(fence=lease) as tx:
-            for instance_id, fx in items:
-                write_effects(tx, instance_id, fx, self.partitions, self.clock(), mine)
-        return mine.messages(), mine.queued
 
     async def _invoke_entity(self, fn: FunctionInfo, run: Callable[[], Any]) -> Any:
         # Entity operations are ordinary sync code that may block (unlike orchestrator code,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError
+from funcpy.host.invocation import InvocationError
 from funcpy.host.taskhub.api_json import history_json, status_json
 from funcpy.host.taskhub.store import InstanceQuery
 from funcpy.host.testing.clock import VirtualClock

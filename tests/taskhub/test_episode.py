@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError
+from funcpy.host.invocation import InvocationError
 from funcpy.host.taskhub.episode import (
     SUSPENDED_RECHECK_SECONDS,
     Effects,

@@ -2,7 +2,7 @@
 
 import uuid
 
-from funcpy.host.invoke import new_invocation_id
+from funcpy.host.invocation import new_invocation_id
 
 
 def test_invocation_ids_are_distinct_version_4_uuids_in_canonical_form() -> None:

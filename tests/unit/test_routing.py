@@ -5,14 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from funcpy.host.routing import (
-    RouteEntry,
-    RouteTable,
-    RouteTemplate,
-    RouteTemplateError,
-    is_reserved_route,
-    join_route,
-)
+from funcpy.host.route_table import RouteEntry, RouteTable
+from funcpy.host.routing import RouteTemplate, RouteTemplateError, is_reserved_route, join_route
 
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from funcpy.host import tracing, tracing_otel
 from funcpy.host.index import FunctionInfo
-from funcpy.host.invoke import InvocationError, Invoker
+from funcpy.host.invocation import InvocationError
+from funcpy.host.invoke import Invoker
 from funcpy.host.taskhub.client import TaskHubClient
 from funcpy.host.taskhub.history import ControlMessage, WorkItem, execution_started
 
