@@ -26,13 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 from funcpy.host.errors import FuncPyError
+from funcpy.host.taskhub.client import ClientError
 from funcpy.host.taskhub.history import (
     COMPLETION_ID_KEY,
     SCHEDULING,
     Event,
     EventType,
-    parse_time,
 )
+from funcpy.host.taskhub.http_api import query_time
 from funcpy.host.taskhub.store import InstanceQuery, StoreError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,16 +47,6 @@ class BadParameter(ValueError):
     pass
 
 
-def _time(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_time(raw)
-    except ValueError:
-        raise BadParameter(f"{name} '{raw[:64]}' is not an ISO 8601 time") from None
-
-
 def _text(request: Request, name: str) -> str | None:
     raw = request.query_params.get(name) or None
     if raw is not None and len(raw) > MAX_FILTER:
@@ -64,8 +55,12 @@ def _text(request: Request, name: str) -> str | None:
 
 
 def counts_query(request: Request) -> InstanceQuery:
-    return InstanceQuery(created_from=_time(request, "createdTimeFrom"),
-                         created_to=_time(request, "createdTimeTo"),
+    try:  # parsed as the list API parses them, with its message
+        created_from = query_time(request, "createdTimeFrom")
+        created_to = query_time(request, "createdTimeTo")
+    except ClientError as exc:
+        raise BadParameter(str(exc)) from None
+    return InstanceQuery(created_from=created_from, created_to=created_to,
                          instance_id_prefix=_text(request, "instanceIdPrefix"),
                          name_contains=_text(request, "name"))
 
