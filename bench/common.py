@@ -83,18 +83,21 @@ def durable_bench_app(tmp: Path, name: str, postgres: str | None,
 API = "/runtime/webhooks/durabletask"
 
 
-async def run_orchestration(client: Any, name: str, arg: object) -> tuple[float, str]:
+async def run_orchestration(client: Any, name: str, arg: object) -> tuple[float, str, int]:
     """Start one orchestration through the management API (an aiohttp session on the host)
-    and poll its status: the seconds until it completed, seen from outside, and its id."""
+    and poll its status: the seconds until it completed, seen from outside, its id, and how
+    many status polls that took (bench/durable.py subtracts their round trips)."""
     t0 = time.perf_counter()
     async with client.post(f"{API}/orchestrators/{name}", json=arg) as r:
         r.raise_for_status()
         iid = (await r.json())["id"]
+    polls = 0
     while True:
+        polls += 1
         async with client.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
             body = await s.json()
         if body["runtimeStatus"] == "Completed":
-            return time.perf_counter() - t0, iid
+            return time.perf_counter() - t0, iid, polls
         if body["runtimeStatus"] in ("Failed", "Terminated"):
             raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
         await asyncio.sleep(0.01)

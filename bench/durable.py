@@ -39,6 +39,7 @@ from common import (
     free_port,
     median,
     raw_sqlite_commit_rate,
+    run_orchestration,
     start,
     stop,
     wait_http,
@@ -48,28 +49,9 @@ BENCH = Path(__file__).resolve().parent
 TIMEOUT = aiohttp.ClientTimeout(total=300)
 
 
-async def run_counted(client: aiohttp.ClientSession, name: str, arg: object
-                      ) -> tuple[float, int]:
-    """Start one orchestration and poll its status: seconds until it completed, and polls."""
-    t0 = time.perf_counter()
-    async with client.post(f"{API}/orchestrators/{name}", json=arg) as r:
-        r.raise_for_status()
-        iid = (await r.json())["id"]
-    polls = 0
-    while True:
-        polls += 1
-        async with client.get(f"{API}/instances/{iid}", params={"showInput": "false"}) as s:
-            body = await s.json()
-        if body["runtimeStatus"] == "Completed":
-            return time.perf_counter() - t0, polls
-        if body["runtimeStatus"] in ("Failed", "Terminated"):
-            raise RuntimeError(f"{name} {body['runtimeStatus']}: {body['output']}")
-        await asyncio.sleep(0.01)
-
-
 async def run_one(client: aiohttp.ClientSession, name: str, arg: int) -> float:
     """Start one orchestration and return the seconds until it completed."""
-    return (await run_counted(client, name, arg))[0]
+    return (await run_orchestration(client, name, arg))[0]
 
 
 async def run_many(client: aiohttp.ClientSession, count: int) -> float:
@@ -237,33 +219,34 @@ async def poll_cost(hosts: Hosts, c: aiohttp.ClientSession, polls: int = 50) -> 
     return (hosts.trips() - before) / polls
 
 
-async def pg_chain(hosts: Hosts, rounds: int, n: int) -> dict[str, list[float]]:
+async def counted_rounds(hosts: Hosts, c: aiohttp.ClientSession, name: str, n: int,
+                         rounds: int, per_poll: float) -> dict[str, list[float]]:
+    """`rounds` runs of orchestration `name` over `n` activities: activities/s under `name`,
+    and the hosts' store round trips per activity with the status polls' subtracted."""
     out: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        before = hosts.trips()
+        seconds, _, polls = await run_orchestration(c, name, n)
+        trips = hosts.trips() - before - polls * per_poll
+        out.setdefault(name, []).append(n / seconds)
+        out.setdefault("trips_per_activity", []).append(trips / n)
+    return out
+
+
+async def pg_chain(hosts: Hosts, rounds: int, n: int) -> dict[str, list[float]]:
     async with session(hosts.ports[0]) as c:
         await run_one(c, "chain", 5)
         per_poll = await poll_cost(hosts, c)
-        for _ in range(rounds):
-            before = hosts.trips()
-            seconds, polls = await run_counted(c, "chain", n)
-            trips = hosts.trips() - before - polls * per_poll
-            out.setdefault("chain", []).append(n / seconds)
-            out.setdefault("trips_per_activity", []).append(trips / n)
+        out = await counted_rounds(hosts, c, "chain", n, rounds, per_poll)
     out["per_poll"] = [per_poll]
     return out
 
 
 async def pg_fanout(hosts: Hosts, rounds: int, n: int, per_poll: float
                     ) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
     async with session(hosts.ports[0]) as c:
         await run_one(c, "fanout", 50)
-        for _ in range(rounds):
-            before = hosts.trips()
-            seconds, polls = await run_counted(c, "fanout", n)
-            trips = hosts.trips() - before - polls * per_poll
-            out.setdefault("fanout", []).append(n / seconds)
-            out.setdefault("trips_per_activity", []).append(trips / n)
-    return out
+        return await counted_rounds(hosts, c, "fanout", n, rounds, per_poll)
 
 
 def row(label: str, ours: float, base: float | None, goal: str, rounds: list[float],
