@@ -166,13 +166,14 @@ class ConsoleFormatter(logging.Formatter):
             msg = f"{tag.function_name}[{tag.invocation_id[:8]}] {msg}"
         if record.exc_info:
             msg = f"{msg}\n{self.formatException(record.exc_info)}"
-        return f"[{_timestamp(record)}] {msg}"
+        return f"[{_timestamp(record)}] {_worker_tag}{msg}"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         tag: InvocationTag | None = getattr(record, "invocation", None)
         out = {
+            **_worker_field,
             "time": _timestamp(record),
             "level": record.levelname,
             "category": record.name,
@@ -261,6 +262,16 @@ class _Console(logging.StreamHandler):  # type: ignore[type-arg]
 _console: _Console | None = None
 _policy: LevelPolicy | None = None
 _json_lines = False
+# One of several worker processes (host/workers.py): "[worker I] " after each line's timestamp,
+# `"worker": I` first in JSON lines. Empty in a single process.
+_worker_tag = ""
+_worker_field: dict[str, int] = {}
+
+
+def tag_worker(index: int) -> None:
+    """Mark every line this process writes from now on as worker `index`'s."""
+    global _worker_tag, _worker_field
+    _worker_tag, _worker_field = f"[worker {index}] ", {"worker": index}
 
 
 def flush_logs() -> None:
@@ -299,14 +310,14 @@ def host_line(message: str, invocation: InvocationTag | None = None) -> None:
             _policy.for_invocations(invocation.function_name) > logging.INFO:
         return
     if _json_lines:
-        out: dict[str, str] = {"time": _timestamp_at(time.time()), "level": "INFO",
-                               "category": HOST_LOGGER, "message": message}
+        out: dict[str, object] = {**_worker_field, "time": _timestamp_at(time.time()),
+                                  "level": "INFO", "category": HOST_LOGGER, "message": message}
         if invocation is not None:
             out["invocationId"] = invocation.invocation_id
             out["functionName"] = invocation.function_name
         console.write_line(json.dumps(out, ensure_ascii=False))
     else:
-        console.write_line(f"[{_timestamp_at(time.time())}] {message}")
+        console.write_line(f"[{_timestamp_at(time.time())}] {_worker_tag}{message}")
 
 
 def setup_logging(levels: Mapping[str, str], *, verbose: bool, json_lines: bool,

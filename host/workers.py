@@ -104,22 +104,7 @@ class Worker:
         """`[worker I]` after each console line's timestamp; `"worker": I` in JSON lines."""
         from funcpy.host import logs
 
-        console = logs._console
-        if console is None:
-            return
-        write = console.write_line
-        tag = f"[worker {self.index}] "
-        field = f'{{"worker": {self.index}, '
-
-        def tagged(line: str) -> None:
-            if line.startswith("{"):
-                write(field + line[1:])
-            elif line.startswith("[") and (end := line.find("] ")) > 0:
-                write(f"{line[:end + 2]}{tag}{line[end + 2:]}")
-            else:
-                write(tag + line)
-
-        console.write_line = tagged  # type: ignore[method-assign]
+        logs.tag_worker(self.index)
 
 
 _worker: Worker | None = None
