@@ -210,7 +210,12 @@ class EpisodeRunner:
                 session = state.session
                 with tracing.running(span):
                     outcome = await self.invoke(fn, lambda: session.feed(episode))
-                if outcome.done and session.read_is_replaying and state.history is not None:
+                # The execution ends: replay it whole once more, so that the replay check
+                # sees every episode since its last replay (a difference after the last
+                # doubling would otherwise pass), and an orchestrator that reads is_replaying
+                # gets its final result as Azure computes it.
+                if outcome.done and state.history is not None and (
+                        self.replay_check or session.read_is_replaying):
                     with tracing.running(self._span(state, record)):
                         outcome = await self._as_azure_replays(fn, handle, record, state,
                                                                episode, outcome)
@@ -247,10 +252,11 @@ class EpisodeRunner:
     async def _as_azure_replays(self, fn: FunctionInfo, handle: Any, record: InstanceRecord,
                                 state: InstanceState, episode: list[Event],
                                 live: Outcome) -> Outcome:
-        """The final result of an orchestrator that reads is_replaying, from a replay of the
-        whole history as Azure computes it (the live session saw "not replaying" at every
-        step; Azure's last episode replays the earlier ones with True). One replay per
-        instance, at its end; the tasks scheduled stay the live session's."""
+        """The final result, from a replay of the whole history as Azure computes it: the
+        replay check's last look (NonDeterminism if the replay differs), and, for an
+        orchestrator that reads is_replaying, its result as Azure's last episode computes it
+        (the live session saw "not replaying" at every step). One replay per execution, at its
+        end; the tasks scheduled stay the live session's."""
         new_ids = {t.task_id for t in live.new_tasks}
         scheduled = {k: v for k, v in state.scheduled.items() if k not in new_ids}
         replay = self._session(handle, record, scheduled)
@@ -263,7 +269,7 @@ class EpisodeRunner:
         """Development mode replays episodes from the recorded history, as Azure does, so an
         orchestrator that is not deterministic fails at the episode where its replay differs
         (the live session alone would run it once and never notice): every episode while the
-        history is short, then each time it has doubled."""
+        history is short, then each time it has doubled (and at the end, run_orchestrator)."""
         if not self.replay_check or state.history is None:
             return False
         if state.history_len <= REPLAY_EVERY_EPISODE_EVENTS:

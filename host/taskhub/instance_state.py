@@ -15,11 +15,13 @@ from funcpy.host.taskhub.replay import Session, scheduled_in
 from funcpy.host.taskhub.store import InstanceRecord, Message
 
 # The replay check replays every episode of an instance while its history has at most this
-# many events; beyond, each time the history has doubled since the last replay (a replay costs
-# O(history), about 25 us an event: replaying every episode of a long chain is quadratic, while
-# doubling keeps the total linear). A difference is then caught at the next replay, not
-# necessarily at the episode where it first shows. README says so.
-REPLAY_EVERY_EPISODE_EVENTS = 500
+# many events; beyond, each time the history has doubled since the last replay, and once more at
+# the episode that ends the execution (a replay costs O(history), about 25 us an event: replaying
+# every episode of a long chain is quadratic, while doubling keeps the total linear). A
+# difference is then caught at the next replay or at the end, not necessarily at the episode
+# where it first shows. README says so. (It was 500: the first 500 events of every instance,
+# replayed at each episode, were most of a test harness's time for a long orchestration.)
+REPLAY_EVERY_EPISODE_EVENTS = 100
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 # Poison-message limit: a message whose processing keeps killing its worker is given up.
 MAX_DEQUEUE = 5

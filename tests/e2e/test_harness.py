@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from funcpy.host.taskhub.instance_state import REPLAY_EVERY_EPISODE_EVENTS
 from funcpy.host.testing import (
     AppHarness,
     ClientError,
@@ -153,6 +154,22 @@ def test_activities_and_timers_called_directly(funcpy_app: AppHarness) -> None:
 def test_a_replay_bug_fails_the_instance(funcpy_app: AppHarness) -> None:
     iid = funcpy_app.start("drifting")  # runs `first`, then waits on its timer
     funcpy_app.module().STEP = "second"  # the next episode replays with another call
+    with pytest.raises(NonDeterminismError, match="records a call to activity 'first'") as err:
+        funcpy_app.wait(iid)
+    assert err.value.status["runtimeStatus"] == "Failed"
+
+
+def test_a_replay_bug_after_the_last_periodic_replay_fails_at_the_end(
+        funcpy_app: AppHarness) -> None:
+    # 30 activities take the history past the episodes replayed every time (100 events) and
+    # short of its doubling (200): only the replay at the end of the execution sees the change.
+    iid = funcpy_app.start("drifting_late", 30)  # runs to its timer
+    store = funcpy_app.runtime.store()
+    record = store.get_instance(iid)
+    assert record is not None
+    recorded = len(store.read_history(iid, record.execution_id))
+    assert REPLAY_EVERY_EPISODE_EVENTS < recorded < 2 * REPLAY_EVERY_EPISODE_EVENTS
+    funcpy_app.module().STEP = "second"
     with pytest.raises(NonDeterminismError, match="records a call to activity 'first'") as err:
         funcpy_app.wait(iid)
     assert err.value.status["runtimeStatus"] == "Failed"

@@ -63,6 +63,18 @@ def drifting(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def drifting_late(context: df.DurableOrchestrationContext):
+    """The same bug, showing only once the history has outgrown the replay check's replay of
+    every episode (host/taskhub/instance_state.py), and before it doubles: the check's last
+    replay, at the end of the execution, is what catches it."""
+    first = yield context.call_activity(STEP, None)
+    for _ in range(context.get_input()):
+        yield context.call_activity("second", None)
+    yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
 def ticker(context: df.DurableOrchestrationContext):
     """An eternal orchestration: one execution an hour, counting."""
     count = context.get_input() or 0
