@@ -316,6 +316,16 @@ class SqlStore(SqlLeases, SqlInstanceQueries):
         )
         return rows[0][0]
 
+    def next_visible_by_queue(self, queues: Sequence[str]) -> dict[str, float]:
+        if not queues:
+            return {}
+        rows = self._read(
+            f"SELECT queue, MIN(visible_at) FROM taskhub_messages"
+            f" WHERE hub = ? AND queue IN ({marks(len(queues))}) GROUP BY queue",
+            (self.hub, *queues),
+        )
+        return {str(q): float(t) for q, t in rows}
+
     def count_messages(self, queue: str) -> int:
         rows = self._read(
             "SELECT COUNT(*) FROM taskhub_messages WHERE hub = ? AND queue = ?", (self.hub, queue)

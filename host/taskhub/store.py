@@ -273,6 +273,11 @@ class TaskHubStore(Protocol):
         visible now), or None if they are empty. Lets a poller sleep until a timer is due."""
         ...
 
+    def next_visible_by_queue(self, queues: Sequence[str]) -> dict[str, float]:
+        """next_visible_at of each of these queues that holds a message, in one query (the
+        test harness's driver asks it at every skip of virtual time)."""
+        ...
+
     def count_messages(self, queue: str) -> int:
         """Messages in the queue, visible or not."""
         ...

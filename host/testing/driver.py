@@ -112,8 +112,9 @@ class Driver:
         self.clock.skip(delta)
         if worker is None:
             return
-        due = [q for q in self._queues(worker)
-               if (t := worker.store.next_visible_at([q])) is not None and t <= self.clock()]
+        now = self.clock()
+        due = {q for q, t in worker.store.next_visible_by_queue(self._queues(worker)).items()
+               if t <= now}
         for p in list(worker.leases):
             if control_queue(p) in due:
                 worker.wake_partition(p)

@@ -126,6 +126,9 @@ def test_delay_and_next_visible_at(store: SqlStore, clock: FakeClock) -> None:
     clock.advance(100)
     assert store.next_visible_at(["control-00"]) == t0 + 20  # due in the past
     assert store.next_visible_at(["workitems"]) is None
+    assert store.next_visible_by_queue(["control-00", "control-01", "workitems"]) == {
+        "control-00": t0 + 20, "control-01": t0 + 40}
+    assert store.next_visible_by_queue([]) == {}
 
 
 def test_fifo_among_visible_messages(store: SqlStore) -> None:
