@@ -75,7 +75,7 @@ class BatchCommitter:
                 self.hub.cache.move_to_end(iid)
             else:
                 self.hub.cache.pop(iid, None)
-            self._wake_for(fx, queued[0] > 0)
+            self._wake_for(p, fx, queued[0] > 0)
         while len(self.hub.cache) > CACHE_SIZE:
             self.hub.cache.popitem(last=False)
 
@@ -102,7 +102,7 @@ class BatchCommitter:
                          "dropped.", one[0], type(exc).__name__)
         return committed
 
-    def _wake_for(self, fx: Effects, queued_work: bool) -> None:
+    def _wake_for(self, committing: int, fx: Effects, queued_work: bool) -> None:
         for out in fx.messages:
             if out.queue == WORKITEMS:
                 if queued_work:  # not all handed to this host: the claim loop takes them
@@ -112,7 +112,11 @@ class BatchCommitter:
             else:
                 p = partition_of(out.instance_id, self.hub.partitions)
                 self.hub.waits.expect(control_queue(p), self.hub.clock() + out.delay)
-                self.hub.wake_partition_of(out.instance_id)  # to re-arm its wait
+                # To re-arm its wait; the committing partition's own loop is not waiting (it
+                # runs this commit) and reads the new due time before it sleeps: waking it
+                # cost an empty claim after every episode that set a durable timer.
+                if p != committing:
+                    self.hub.wake_partition(p)
 
     def _commit_episodes(self, lease: Lease, items: list[tuple[str, Effects]],
                          hand_off: int = 0) -> tuple[list[Message], int]:

@@ -63,6 +63,14 @@ class QueueWaits:
         else:
             self.due[queue] = found
 
+    def claiming(self, queue: str) -> None:
+        """The loop reads `queue` now: a due time already reached is served by this read (it
+        sees every message visible now), so the wait after it must not return at once for it
+        again: that cost an empty claim after every episode woken by a durable timer."""
+        due = self.due.get(queue)
+        if due is not None and due <= self.clock():
+            del self.due[queue]
+
     def expect(self, queue: str, at: float) -> None:
         """Note a delayed message committed locally (a durable timer)."""
         due = self.due.get(queue)

@@ -212,6 +212,7 @@ class TaskHubWorker:
         serving = self.partition_leases.serving
         while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
+            self.waits.claiming(queue)
             records: dict[str, InstanceRecord] = {}
             try:
                 msgs = await self.isolation.claim(partial(self._claim, queue, records))
