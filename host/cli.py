@@ -16,7 +16,7 @@ from funcpy.host import __version__
 from funcpy.host.banner import WORKER_READY, banner, host_lock_line
 from funcpy.host.config import HostConfig, build_config
 from funcpy.host.debugging import plan_debugging, start_debugger, wait_for_client
-from funcpy.host.durable_sdk import import_durable_sdk
+from funcpy.host.durable_sdk import import_durable_sdk, warm_up
 from funcpy.host.errors import AppLoadError, FuncPyError
 from funcpy.host.json_output import open_json_output
 from funcpy.host.logs import flush_logs, log, setup_logging
@@ -262,6 +262,9 @@ async def _serve(runtime: object, sock: socket.socket, tls: TlsFiles | None = No
         from funcpy.host.diagnostics import install
 
         install(asyncio.get_running_loop())  # kill -USR1: what every task awaits
+        if any(b.get("type") == "durableClient" for fn in runtime.index.functions.values()
+               for b in fn.bindings):
+            warm_up()  # the SDK client's aiohttp, deferred by import_durable_sdk
         if config.reload:  # even with no app loaded: the edit that fixes it loads it
             watcher = ReloadWatcher(config.app_dir, reload, asyncio.get_running_loop())
             watcher.start()
