@@ -33,7 +33,13 @@ from funcpy.host.taskhub.history import (
 )
 from funcpy.host.taskhub.http_activity import HttpActivity
 from funcpy.host.taskhub.isolation import is_suspect
-from funcpy.host.taskhub.store import Message, PopReceiptMismatch, StoreBusy, StoreError
+from funcpy.host.taskhub.store import (
+    InstanceRecord,
+    Message,
+    PopReceiptMismatch,
+    StoreBusy,
+    StoreError,
+)
 from funcpy.host.taskhub.supervise import keep_running
 
 if TYPE_CHECKING:
@@ -44,6 +50,11 @@ log = logging.getLogger("func_py.taskhub")
 # many times, then its work item is made visible again so that the activity runs again.
 COMMIT_ATTEMPTS = 5
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+# What one result commit handed to a partition loop of this host: the partition, its
+# messages (claimed in the commit) and their instances' rows (read in the commit).
+Handed = tuple[int, list[Message], dict[str, InstanceRecord]]
 
 
 class Claim:
@@ -293,20 +304,27 @@ class ActivityWorker:
             for r in sorted(batch, key=lambda r: r.claim.message.id):
                 await stack.enter_async_context(r.claim.lock)
             todo = [r for r in batch if not r.claim.settled]
-            retry = await self._commit_settling(todo)
+            handed: list[Handed] = []
+            retry = await self._commit_settling(todo, handed)
         fault_point("activity-committed")
+        for p, msgs, rows in handed:
+            await self.hub.hand_to_partition(p, msgs, rows)
+        mine = {p for p, _, _ in handed}
         for r in todo:
             if r not in retry:
-                self.hub.wake_partition_of(r.claim.item.instance_id)
+                p = partition_of(r.claim.item.instance_id, self.hub.partitions)
+                if p not in mine:
+                    self.hub.wake_partition(p)
         for r in retry:
             self._retry(r)
 
-    async def _commit_settling(self, todo: list[Result]) -> list[Result]:
-        """Commit the results (with their claims' locks held); returns those to try again."""
+    async def _commit_settling(self, todo: list[Result], handed: list[Handed]) -> list[Result]:
+        """Commit the results (with their claims' locks held); returns those to try again.
+        What the commits handed to this host's partition loops goes to `handed`."""
         if not todo:
             return []
         try:
-            await self.hub._db(self._commit, todo)
+            self._track(handed, await self.hub._db(self._commit, todo))
             for r in todo:
                 self._settle(r.claim)
             return []
@@ -315,7 +333,7 @@ class ActivityWorker:
         retry = []
         for r in todo:  # one stale claim must not sink the others: one by one
             try:
-                await self.hub._db(self._commit, [r])
+                self._track(handed, await self.hub._db(self._commit, [r]))
                 self._settle(r.claim)
             except PopReceiptMismatch:
                 # Deleted (its result is recorded) or delivered again (it runs again there).
@@ -329,6 +347,14 @@ class ActivityWorker:
                             r.claim.describe(), r.attempts, exc)
                 retry.append(r)
         return retry
+
+    def _track(self, handed: list[Handed], more: list[Handed]) -> None:
+        """Messages handed to partition loops count as work in flight from their commit on,
+        before the claims whose results they carry stop counting: in between, a suspect
+        would see the process idle and run beside them."""
+        for _, msgs, _ in more:
+            self.hub.isolation.track(len(msgs))
+        handed += more
 
     def _retry(self, r: Result) -> None:
         """Commit again later; the claim is renewed meanwhile. A busy or lost database is
@@ -357,20 +383,33 @@ class ActivityWorker:
                 pass  # its visibility runs out instead
             self._settle(r.claim)
 
-    def _commit(self, todo: list[Result]) -> None:
+    def _commit(self, todo: list[Result]) -> list[Handed]:
+        """One transaction. The results for partitions this host runs are put claimed, with
+        their instances' rows read in the same commit, and handed to those partitions' loops
+        (no claim round trip before the episode); the others are queued for their owner."""
         hub = self.hub
         # One insert per instance (a fan-in's results are one statement) and one delete for
         # all the work items; on PostgreSQL the whole commit is one round trip.
-        sends: dict[tuple[str, str], list[str]] = {}
+        sends: dict[tuple[int, str], list[str]] = {}
         for r in todo:
             item = r.claim.item
-            queue = control_queue(partition_of(item.instance_id, hub.partitions))
-            sends.setdefault((queue, item.instance_id), []).append(
+            p = partition_of(item.instance_id, hub.partitions)
+            sends.setdefault((p, item.instance_id), []).append(
                 ControlMessage(item.instance_id, item.execution_id, r.event).encode())
+        handed: dict[int, tuple[list[Any], list[str]]] = {}
         with hub.store.transaction() as tx:
-            for (queue, instance_id), payloads in sends.items():
-                tx.enqueue(queue, payloads, instance_id=instance_id)
+            for (p, instance_id), payloads in sends.items():
+                if hub.partition_leases.serving(p):
+                    claims, ids = handed.setdefault(p, ([], []))
+                    claims.append(tx.enqueue_claimed(control_queue(p), payloads,
+                                                     hub.visibility, instance_id=instance_id))
+                    ids.append(instance_id)
+                else:
+                    tx.enqueue(control_queue(p), payloads, instance_id=instance_id)
+            rows = {p: tx.read_instances(ids) for p, (_, ids) in handed.items()}
             tx.delete_messages([r.claim.message for r in todo])
+        return [(p, [m for get in claims for m in get()], rows[p]())
+                for p, (claims, _) in handed.items()]
 
 
 async def _bounded(task: asyncio.Task[Any], seconds: float) -> None:

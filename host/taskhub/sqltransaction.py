@@ -294,6 +294,29 @@ class SqlTransaction:
         ).fetchall()
         return InstanceRecord(*rows[0]) if rows else None
 
+    def read_instances(self, instance_ids: Sequence[str]
+                       ) -> Callable[[], dict[str, InstanceRecord]]:
+        pending: list[Any] = []
+        ids = sorted(set(instance_ids))
+        for chunk in chunks(ids):
+            cur = self._run(
+                f"SELECT {INSTANCE_COLS} FROM taskhub_instances WHERE hub = ?"
+                f" AND instance_id IN ({marks(len(chunk))})",
+                (self._hub, *chunk),
+                defer=self._deleted_check is not None,  # PostgreSQL: read after COMMIT
+            )
+            # SQLite must read a statement's rows before it may commit.
+            pending.append(cur if self._deleted_check is not None else cur.fetchall())
+
+        def rows() -> dict[str, InstanceRecord]:
+            found: dict[str, InstanceRecord] = {}
+            for got in pending:
+                for row in got if isinstance(got, list) else got.fetchall():
+                    found[row[0]] = InstanceRecord(*row)
+            return found
+
+        return rows
+
     def put_instance(self, record: InstanceRecord) -> None:
         self._run(
             f"INSERT INTO taskhub_instances (hub, {INSTANCE_COLS}) VALUES ({marks(12)})"

@@ -141,6 +141,14 @@ class Transaction(Protocol):
         write transactions lock the whole database anyway)."""
         ...
 
+    def read_instances(self, instance_ids: Sequence[str]
+                       ) -> Callable[[], dict[str, InstanceRecord]]:
+        """The rows of these instances as this transaction sees them, without locking them.
+        Returns a function to call once the transaction has committed: it gives the rows
+        found by instance id (PostgreSQL sends the query with the commit, no round trip of
+        its own)."""
+        ...
+
     def put_instance(self, record: InstanceRecord) -> None:
         """Insert the instance or replace every column of the existing row."""
         ...

@@ -78,6 +78,12 @@ class TaskHubWorker:
         self._activities: dict[str, FunctionInfo] = {}
         self._entities: dict[str, FunctionInfo] = {}
         self._wake: dict[int, asyncio.Event] = {}
+        # Messages committed claimed for a partition loop of this host (activity results),
+        # with their instances' rows: the loop runs them without claiming them. `_must_read`:
+        # the partitions woken for something only the store shows (see _partition_loop).
+        self._handed: dict[int, tuple[list[Message], dict[str, InstanceRecord]]] = {}
+        self._must_read: set[int] = set()
+        self._give_backs: set[asyncio.Task[Any]] = set()
         self.waits = QueueWaits(store, clock, poll_seconds, self._db)
         self._orch_slots = asyncio.Semaphore(settings.max_orchestrations)
         self.episodes_running = 0  # orchestration episodes and entity batches in flight
@@ -175,6 +181,7 @@ class TaskHubWorker:
             await asyncio.gather(self._lease_task, return_exceptions=True)
         abandoned = await self.activities.stop(grace)
         await self.partition_leases.stop()
+        await asyncio.gather(*self._give_backs, return_exceptions=True)
         return abandoned
 
     async def give_back(self, msgs: list[Message], *, tracked: bool = True) -> None:
@@ -191,17 +198,53 @@ class TaskHubWorker:
                 self.isolation.settled(len(msgs))
 
     def wake_partition(self, p: int) -> None:
+        """Something for partition `p` is in the store (a commit, a timer due, another
+        host's notice): its loop reads the queue at its next turn."""
+        self._must_read.add(p)
         ev = self._wake.get(p)
         if ev is not None:
             ev.set()
+
+    async def hand_to_partition(self, p: int, msgs: list[Message],
+                                rows: dict[str, InstanceRecord]) -> None:
+        """Messages committed claimed for partition `p` (`Transaction.enqueue_claimed`),
+        with their instances' rows read in that commit: its loop takes them at its next turn
+        without a claim. The caller counted them in flight (`isolation.track`) at the commit.
+        They are given back at once if the partition is no longer served here, or if a
+        suspect waits to run alone (the loop waits for it at its claim, and the suspect for
+        every message in flight)."""
+        if not msgs:
+            return
+        ev = self._wake.get(p)
+        if ev is None or self.isolation.isolating or not (
+                self._running and self.partition_leases.serving(p)):
+            await self.give_back(msgs)  # for the loop to claim once it may
+            self.wake_partition(p)
+            return
+        held, known = self._handed.setdefault(p, ([], {}))
+        held += msgs
+        known.update(rows)
+        ev.set()
+
+    def _take_handed(self, p: int) -> tuple[list[Message], dict[str, InstanceRecord]]:
+        return self._handed.pop(p, None) or ([], {})
 
     def wake_partition_of(self, instance_id: str) -> None:
         self.wake_partition(partition_of(instance_id, self.partitions))
 
     def forget_partition(self, p: int) -> None:
-        """Drop the cached sessions of a partition we no longer (or newly) hold."""
+        """Drop the cached sessions of a partition we no longer (or newly) hold, and give
+        back what was handed to its loop and not taken (for its next owner, at once)."""
         for iid in [i for i in self.cache if partition_of(i, self.partitions) == p]:
             del self.cache[iid]
+        self._give_back_handed(p)
+
+    def _give_back_handed(self, p: int) -> None:
+        msgs, _ = self._take_handed(p)
+        if msgs:
+            task = asyncio.ensure_future(self.give_back(msgs))
+            self._give_backs.add(task)
+            task.add_done_callback(self._give_backs.discard)
 
     # -- orchestrations --------------------------------------------------------------------
 
@@ -213,13 +256,26 @@ class TaskHubWorker:
         while self._running and serving(p):
             ev.clear()  # before reading: a commit after this point wakes the wait below
             self.waits.claiming(queue)
-            records: dict[str, InstanceRecord] = {}
+            # Handed messages alone need no read of the queue, unless something woke the
+            # loop that only the store shows (or nothing was handed: the first turn, a
+            # timer, the poll interval).
+            handed, records = self._take_handed(p)
+            read = p in self._must_read or not handed
+            self._must_read.discard(p)
             try:
-                msgs = await self.isolation.claim(partial(self._claim, queue, records))
+                claimed = await self.isolation.claim(partial(self._claim, queue, records)) \
+                    if read else []
             except StoreError as exc:
+                self._put_back(p, handed, records)
+                self._must_read.add(p)
                 log.warning("Reading %s failed (will retry): %s", queue, exc)
                 await asyncio.sleep(0.5)
                 continue
+            except BaseException:
+                self.isolation.settled(len(handed))  # they come back when their claim expires
+                raise
+            msgs = sorted(handed + claimed, key=lambda m: m.id) if handed and claimed \
+                else handed or claimed
             if msgs and (not (self._running and serving(p)) or self.isolation.isolating
                          or any(map(is_suspect, msgs))):
                 # Give everything back (nothing may wait claimed beside a suspect), then take
@@ -240,10 +296,19 @@ class TaskHubWorker:
                     await self._run_batch(p, msgs, records)
                 finally:
                     self.isolation.settled(len(msgs))
-                if len(msgs) == BATCH:
+                if len(claimed) == BATCH or p in self._handed:
                     continue  # there may be more already
             # A short batch drained the queue: wait instead of polling it empty again.
             await self.waits.wait(ev, queue)
+            if not ev.is_set():  # a timer fell due or the poll interval ended
+                self._must_read.add(p)
+
+    def _put_back(self, p: int, msgs: list[Message], rows: dict[str, InstanceRecord]) -> None:
+        """Handed messages the loop took and could not run yet: for its next turn."""
+        if msgs:
+            held, known = self._handed.setdefault(p, ([], {}))
+            held[:0] = msgs
+            known.update({k: v for k, v in rows.items() if k not in known})
 
     async def _claim(self, queue: str, records: dict[str, InstanceRecord]) -> list[Message]:
         """A batch of a control queue; the rows of its instances come with it into `records`

@@ -24,7 +24,7 @@ import azure.durable_functions as df
 from funcpy.host.index import FunctionIndex, FunctionInfo
 from funcpy.host.invoke import Invoker
 from funcpy.host.taskhub.client import TaskHubClient
-from funcpy.host.taskhub.history import WORKITEMS
+from funcpy.host.taskhub.history import WORKITEMS, control_queue, partition_of
 from funcpy.host.taskhub.settings import TaskHubSettings
 from funcpy.host.taskhub.store import StoreBusy, StoreError
 from funcpy.host.taskhub.worker import TaskHubWorker
@@ -328,3 +328,68 @@ def test_suspects_at_the_front_of_a_long_queue_run_alone_and_the_rest_follow(
         async with Rig(make_store(clock=ticking), ticking) as rig:  # type: ignore[arg-type]
             await scenario(rig)
     asyncio.run(main())
+
+
+def _count_control_claims(rig: Rig) -> list[int]:
+    """Counts the control-queue claims that returned messages (the real store's calls)."""
+    got = [0]
+    real = rig.real.get_messages_with_instances
+
+    def counting(queue: str, *args: Any) -> Any:
+        msgs, rows = real(queue, *args)
+        got[0] += bool(msgs)
+        return msgs, rows
+    rig.real.get_messages_with_instances = counting
+    return got
+
+
+def test_results_for_a_partition_this_host_runs_are_handed_over_without_a_claim(
+        make_store: MakeStore, clock: FakeClock) -> None:
+    async def scenario(rig: Rig) -> None:
+        iid = rig.start(3)
+        await until(lambda: len(_claims(rig)) == 3, "the three activities to run")
+        claims = _count_control_claims(rig)
+        GATE.release.set()
+        assert await rig.completed(iid) == [f"done {iid}-{i}" for i in range(3)]
+        # The results were put claimed in their commit and run from the partition's inbox.
+        assert claims[0] == 0
+        assert rig.real.count_messages(WORKITEMS) == 0
+        assert sum(rig.real.count_messages(control_queue(p)) for p in range(2)) == 0
+        await until(lambda: rig.worker.isolation.active == 0, "no claimed work in flight")
+
+    run(make_store, clock, scenario)
+
+
+def test_a_result_handed_over_while_a_suspect_waits_is_given_back(
+        make_store: MakeStore, clock: FakeClock) -> None:
+    """A suspect waits to run alone; the partition's loop waits for it at its next claim. A
+    result committed now must not wait claimed in the loop's inbox (the suspect would wait for
+    it, and the loop for the suspect: found by the poison crash test): it is given back, and
+    claimed again once the suspect has run."""
+    async def scenario(rig: Rig) -> None:
+        iid = rig.start(1)
+        await until(lambda: len(_claims(rig)) == 1, "the activity to run")
+        queue = control_queue(partition_of(iid, rig.worker.partitions))
+        turns = [0]
+        claiming = rig.worker.waits.claiming
+
+        def counting(q: str) -> None:
+            turns[0] += q == queue
+            claiming(q)
+        rig.worker.waits.claiming = counting  # type: ignore[method-assign]
+        alone = rig.worker.isolation.alone(wait=10)
+        entering = asyncio.ensure_future(alone.__aenter__())
+        before = turns[0]
+        # The loop's next turn reaches its claim, which waits for the suspect.
+        await until(lambda: turns[0] > before, "the partition loop's next claim")
+        t0 = time.monotonic()
+        GATE.release.set()
+        await entering
+        try:
+            assert time.monotonic() - t0 < 5, "the suspect waited for the handed result"
+            assert [m.instance_id for m in rig.real.peek_messages(queue, 10)] == [iid]
+        finally:
+            await alone.__aexit__(None, None, None)
+        assert await rig.completed(iid) == [f"done {iid}-0"]
+
+    run(make_store, clock, scenario)

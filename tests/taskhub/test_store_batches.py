@@ -70,6 +70,31 @@ def test_postgres_activity_commit_is_one_round_trip(store: SqlStore) -> None:
     assert store.count_messages("control-00") == 2 and store.count_messages("workitems") == 0
 
 
+def test_results_handed_claimed_with_their_rows_in_the_commit(store: SqlStore,
+                                                               clock: FakeClock) -> None:
+    # An activity's result for a partition its host runs: put claimed, with the instance's
+    # row read in the same commit; on PostgreSQL still one round trip.
+    row = InstanceRecord("i", "orch", "e1", "Running", '"in"', None, None, 100.0, 100.0)
+    with store.transaction() as tx:
+        tx.put_instance(row)
+        tx.enqueue("workitems", ["a"])
+    held = store.get_messages("workitems", 1, 30)
+    before = store.round_trips if isinstance(store, PostgresStore) else 0
+    with store.transaction() as tx:
+        claimed = tx.enqueue_claimed("control-00", ["done a"], 30, instance_id="i")
+        rows = tx.read_instances(["i", "gone", "i"])
+        tx.delete_messages(held)
+    if isinstance(store, PostgresStore):
+        assert store.round_trips - before == 1
+    assert rows() == {"i": row}
+    [mine] = claimed()
+    assert (mine.payload, mine.instance_id, mine.dequeue_count) == ("done a", "i", 1)
+    assert store.get_messages("control-00", 10, 30) == []  # held by whoever it was handed to
+    with store.transaction() as tx:
+        tx.delete_messages([mine])
+    assert store.count_messages("control-00") == 0
+
+
 def test_history_checked_at_commit_still_refuses_a_second_write(store: SqlStore) -> None:
     with store.transaction() as tx:
         tx.append_history("i", "e", 0, ["a", "b"], checked_at_commit=True)
