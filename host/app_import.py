@@ -8,7 +8,9 @@ keeps serving). Shared by the v2 loader (`host/loader.py`) and the v1 one (`host
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 import re
 import sys
 import traceback
@@ -61,17 +63,34 @@ def locate_app(app_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path]:
     )
 
 
+@functools.cache
+def _real_absolute_path(path: str) -> str:
+    # Remembered per process: a harness asks about every loaded module (over a thousand) at
+    # each open and close, and resolving them all again took most of an open's time. Module
+    # files do not change what they resolve to while they are loaded.
+    return os.path.realpath(path)
+
+
+def _real_path(path: str) -> str:
+    return _real_absolute_path(path) if os.path.isabs(path) else os.path.realpath(path)
+
+
 def _is_app_module(module: ModuleType, app_dir: Path) -> bool:
+    """Whether the module's file is in the app folder (symbolic links resolved) and not in
+    one of its vendored or virtual-environment folders. `app_dir` is resolved."""
     files = [getattr(module, "__file__", None)]
     files += list(getattr(module, "__path__", None) or [])
+    folder = str(app_dir)
+    prefix = os.path.join(folder, "")
     for f in files:
-        if not f:
+        if not f or not isinstance(f, str):
             continue
-        try:
-            rel = Path(f).resolve().relative_to(app_dir)
-        except (ValueError, OSError):
+        real = _real_path(f)
+        if real == folder:
+            return True
+        if not real.startswith(prefix):
             continue
-        return not any(part in _VENDOR_DIRS for part in rel.parts)
+        return not any(part in _VENDOR_DIRS for part in real[len(prefix):].split(os.sep))
     return False
 
 

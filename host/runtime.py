@@ -99,8 +99,9 @@ class Runtime:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def load_initial(self) -> FunctionIndex:
-        """Import the app; raises AppLoadError (see `load_failed`)."""
+    def load_initial(self, *, freeze: bool = True) -> FunctionIndex:
+        """Import the app; raises AppLoadError (see `load_failed`). `freeze`: for a process
+        that serves this app until it exits (a host, not a test harness)."""
         self.state = "Starting"
         self.index = self._with_retries(load(self.importer, self.config, self.environ,
                                              generation=1))
@@ -110,8 +111,11 @@ class Runtime:
         self._warn_stray_keys()
         # What is loaded now (the SDKs, the app) lives as long as the process: move it out of
         # the collector's way, or every full collection walks it while requests are served.
-        gc.collect()
-        gc.freeze()
+        # Not in a test harness: its app is dropped when it closes, and frozen objects in
+        # reference cycles (modules and their functions) would never be collected.
+        if freeze:
+            gc.collect()
+            gc.freeze()
         return self.index
 
     def _warn_stray_keys(self) -> None:

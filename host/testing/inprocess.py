@@ -11,7 +11,6 @@ back at the end (host/testing/process_state.py).
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import Coroutine
 from pathlib import Path
@@ -109,9 +108,10 @@ class InProcessHost:
         runtime.services = [s for s in runtime.services if not isinstance(s, TimerService)]
         self.runtime = runtime
         try:
-            runtime.load_initial()  # AppLoadError: the app's import error, as the host logs it
+            # Not frozen out of the collector as a host's is (a harness's app is short-lived),
+            # nor collected first: that full collection was half of opening a harness.
+            runtime.load_initial(freeze=False)  # AppLoadError: the app's error, as logged
         finally:
-            gc.unfreeze()  # the host freezes what it loaded for a long life; a test's is short
             self._modules.imported()
         self._loop = loopback.LoopThread(f"funcpy-harness:{app_dir.name}")
         self.asgi = build_asgi(runtime, HostApp(runtime, extra_routes=api_routes(runtime)))

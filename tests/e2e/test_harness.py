@@ -6,11 +6,13 @@ subprocess."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import shutil
 import sys
 import time
+import weakref
 from datetime import datetime
 from pathlib import Path
 
@@ -247,3 +249,18 @@ def test_the_demo_loads_without_its_tests(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout
     assert "function_app.orders" in out and "function_app.tests" not in out
+
+
+def test_a_closed_harness_leaves_its_app_to_the_collector(app_dir: Path) -> None:
+    # Opening a harness neither freezes the test process's objects out of the collector (as
+    # a host does with what it loads) nor leaves the app's modules alive after close: a test
+    # session opening hundreds of harnesses does not grow with each.
+    frozen = gc.get_freeze_count()
+    harness = AppHarness(app_dir)
+    with harness:
+        module = weakref.ref(harness.module())
+        assert harness.http.get("/api/greet/Ada").status_code == 200
+        assert gc.get_freeze_count() == frozen
+    del harness
+    gc.collect()
+    assert module() is None
