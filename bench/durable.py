@@ -156,6 +156,9 @@ class Hosts:
     def trips(self) -> int:
         return sum(round_trips(p) for p in self.ports)
 
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.procs)
+
     def close(self) -> None:
         for p in self.procs:
             stop(p)
@@ -178,6 +181,23 @@ def cpu_seconds(pid: int) -> float:
     disturbs far less than wall time)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time so far of this machine's PostgreSQL server processes (None when none is
+    visible: a remote server)."""
+    total, seen = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        if text[text.index("(") + 1:text.rindex(")")] != "postgres":
+            continue
+        seen = True
+        fields = text.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total if seen else None
 
 
 async def sqlite_scenarios(port: int, pid: int, rounds: int) -> dict[str, list[float]]:
@@ -226,10 +246,16 @@ async def counted_rounds(hosts: Hosts, c: aiohttp.ClientSession, name: str, n: i
     out: dict[str, list[float]] = {}
     for _ in range(rounds):
         before = hosts.trips()
+        cpu, pg = hosts.cpu(), postgres_cpu_seconds()
         seconds, _, polls = await run_orchestration(c, name, n)
         trips = hosts.trips() - before - polls * per_poll
         out.setdefault(name, []).append(n / seconds)
         out.setdefault("trips_per_activity", []).append(trips / n)
+        # Cores kept busy: the hosts' and the database server's CPU over the wall time.
+        pg_after = postgres_cpu_seconds()
+        out.setdefault("host_cores", []).append((hosts.cpu() - cpu) / seconds)
+        if pg is not None and pg_after is not None:
+            out.setdefault("pg_cores", []).append((pg_after - pg) / seconds)
     return out
 
 
@@ -329,10 +355,27 @@ def postgres_main(args: argparse.Namespace, tmp: Path) -> int:
                   median(many["fanout"]), median(one["fanout"]), "≥ 1.8", many["fanout"]))
         print(row("  round trips per activity", median(many["trips_per_activity"]), None, "",
                   many["trips_per_activity"], ".2f"))
+        print(scaling_ceiling(one, many, args.hosts))
     print(f"  SQLite chain of {n} rounds: {', '.join(f'{v:,.0f}' for v in lite)};"
           f" one status poll costs {chain['per_poll'][0]:.1f} round trips")
     print(f"  peak RSS of the hosts: {rss:.0f} MB (goal < 100)")
     return 0
+
+
+def scaling_ceiling(one: dict[str, list[float]], many: dict[str, list[float]],
+                    hosts: int) -> str:
+    """What this machine allows: one host's fan-out keeps `busy` cores busy (its own process
+    and the database server's); with `cores` in all, no number of hosts can go past
+    cores / busy times one host's rate, whatever func-py does."""
+    cores = os.cpu_count() or 1
+    host1, hostn = median(one["host_cores"]), median(many["host_cores"])
+    if not one.get("pg_cores"):
+        return f"  cores busy: hosts {host1:.2f} (1 host), {hostn:.2f} ({hosts} hosts)"
+    pg1, pgn = median(one["pg_cores"]), median(many["pg_cores"])
+    ceiling = min(float(hosts), cores / (host1 + pg1))
+    return (f"  cores busy, 1 host: func-py {host1:.2f} + PostgreSQL {pg1:.2f}; {hosts} hosts: "
+            f"{hostn:.2f} + {pgn:.2f}, of {cores}: this machine caps {hosts} hosts vs 1 at "
+            f"{ceiling:.2f}x")
 
 
 def main() -> int:

@@ -296,7 +296,14 @@ class TaskHubWorker:
                     await self._run_batch(p, msgs, records)
                 finally:
                     self.isolation.settled(len(msgs))
-                if len(claimed) == BATCH or p in self._handed:
+                if len(claimed) == BATCH:
+                    # A full batch: more may be waiting in the store, so the next turn reads
+                    # it even if results are handed meanwhile (it took only those, and the
+                    # rest waited for the poll interval: a second's stall per fan-in on two
+                    # hosts).
+                    self._must_read.add(p)
+                    continue
+                if p in self._handed:
                     continue  # there may be more already
             # A short batch drained the queue: wait instead of polling it empty again.
             await self.waits.wait(ev, queue)

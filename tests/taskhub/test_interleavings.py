@@ -24,7 +24,7 @@ import azure.durable_functions as df
 from funcpy.host.index import FunctionIndex, FunctionInfo
 from funcpy.host.invoke import Invoker
 from funcpy.host.taskhub.client import TaskHubClient
-from funcpy.host.taskhub.history import WORKITEMS, control_queue, partition_of
+from funcpy.host.taskhub.history import BATCH, WORKITEMS, control_queue, partition_of
 from funcpy.host.taskhub.settings import TaskHubSettings
 from funcpy.host.taskhub.store import StoreBusy, StoreError
 from funcpy.host.taskhub.worker import TaskHubWorker
@@ -55,6 +55,15 @@ def fan(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def
     results = yield context.task_all([context.call_activity("work", f"{context.instance_id}-{i}")
                                       for i in range(count)])
     return results
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_and_events(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    count = context.get_input()
+    tasks = [context.call_activity("work", f"{context.instance_id}-0")]
+    tasks += [context.wait_for_external_event(f"e{i}") for i in range(count)]
+    results = yield context.task_all(tasks)
+    return len(results)
 
 
 @app.activity_trigger(input_name="x")
@@ -391,5 +400,34 @@ def test_a_result_handed_over_while_a_suspect_waits_is_given_back(
         finally:
             await alone.__aexit__(None, None, None)
         assert await rig.completed(iid) == [f"done {iid}-0"]
+
+    run(make_store, clock, scenario)
+
+
+def test_a_full_batch_is_read_again_though_results_were_handed_meanwhile(
+        make_store: MakeStore, clock: FakeClock) -> None:
+    """Found with two hosts on PostgreSQL: the loop claimed a full batch of another host's
+    messages; this host's result was handed to it meanwhile; its next turn ran the handed
+    result alone and the rest of the queue waited for the poll interval."""
+    async def scenario(rig: Rig) -> None:
+        rig.worker.waits.poll_seconds = 60.0  # a read left to the poll would wait this long
+        events = BATCH + 10
+        iid = rig.client.start("fan_and_events", input_text=json.dumps(events))
+        rig.worker.wake_partition_of(iid)
+        await until(lambda: GATE.started.is_set(), "the activity to start")
+        p = partition_of(iid, rig.worker.partitions)
+        queue = control_queue(p)
+        held = rig.store.pause("get_messages_with_instances", when=lambda q, *_: q == queue)
+        rig.worker.wake_partition(p)
+        await held.wait_reached()
+        # While the claim waits to run: more than a batch committed by "another host" (no
+        # wake here), and this host's activity result handed to the loop.
+        for i in range(events):
+            rig.client.raise_event(iid, f"e{i}", json.dumps(i))
+        GATE.release.set()
+        await until(lambda: p in rig.worker._handed, "the result to be handed to the loop")
+        held.release()
+        assert await rig.completed(iid) == events + 1
+        assert rig.real.count_messages(queue) == 0
 
     run(make_store, clock, scenario)
