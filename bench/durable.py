@@ -366,16 +366,18 @@ def scaling_ceiling(one: dict[str, list[float]], many: dict[str, list[float]],
                     hosts: int) -> str:
     """What this machine allows: one host's fan-out keeps `busy` cores busy (its own process
     and the database server's); with `cores` in all, no number of hosts can go past
-    cores / busy times one host's rate, whatever func-py does."""
+    cores / busy times one host's rate, whatever func-py does. A table row, and the cores
+    busy with `hosts` hosts."""
     cores = os.cpu_count() or 1
     host1, hostn = median(one["host_cores"]), median(many["host_cores"])
-    if not one.get("pg_cores"):
+    if not one.get("pg_cores"):  # a remote server: its CPU is not ours to see
         return f"  cores busy: hosts {host1:.2f} (1 host), {hostn:.2f} ({hosts} hosts)"
     pg1, pgn = median(one["pg_cores"]), median(many["pg_cores"])
-    ceiling = min(float(hosts), cores / (host1 + pg1))
-    return (f"  cores busy, 1 host: func-py {host1:.2f} + PostgreSQL {pg1:.2f}; {hosts} hosts: "
-            f"{hostn:.2f} + {pgn:.2f}, of {cores}: this machine caps {hosts} hosts vs 1 at "
-            f"{ceiling:.2f}x")
+    cap = min(float(hosts), cores / (host1 + pg1))
+    return (f"| {hosts} hosts vs 1: what {cores} cores allow ({cores} ÷ the cores 1 host's "
+            f"fan-out keeps busy: func-py {host1:.2f} + PostgreSQL {pg1:.2f}) | {cap:.2f} | — "
+            f"| — | |\n  cores busy with {hosts} hosts: func-py {hostn:.2f} + PostgreSQL "
+            f"{pgn:.2f} of {cores}")
 
 
 def main() -> int:
