@@ -176,11 +176,16 @@ def session(port: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT)
 
 
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds from the text of a /proc/PID/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (a figure other load on the machine
     disturbs far less than wall time)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu(Path(f"/proc/{pid}/stat").read_text())
 
 
 def postgres_cpu_seconds() -> float | None:
@@ -195,8 +200,7 @@ def postgres_cpu_seconds() -> float | None:
         if text[text.index("(") + 1:text.rindex(")")] != "postgres":
             continue
         seen = True
-        fields = text.rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += _stat_cpu(text)
     return total if seen else None
 
 

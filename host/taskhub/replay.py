@@ -218,27 +218,10 @@ class _CountingExecutor(TaskOrchestrationExecutor):
             self.event_to_SetTaskValuePayload, self.task_completion_events = tables
             self.initialize()
         self.processed = 0
-        self._in_execute = False
 
     def process_event(self, event: HistoryEvent) -> None:
         self.processed += 1
         super().process_event(event)
-
-    def execute(self, context: DurableOrchestrationContext, history: list[HistoryEvent],
-                fn: Callable[..., Any]) -> str:
-        # The SDK ends execute() by serialising its whole state (every action of the
-        # execution); the session reads the state once itself afterwards (Session._outcome),
-        # so the one made here was thrown away: a sixth of a long replay's cost.
-        self._in_execute = True
-        try:
-            return super().execute(context, history, fn)  # type: ignore[no-any-return]
-        finally:
-            self._in_execute = False
-
-    def get_orchestrator_state_str(self) -> str:
-        if self._in_execute:
-            return ""
-        return super().get_orchestrator_state_str()  # type: ignore[no-any-return]
 
 
 class Session:
@@ -275,18 +258,25 @@ class Session:
         ctx = _RecordingContext(**self._context_json([*history, *new]))
         ctx._input_expected_type = self.input_type
         self.context = ctx
+        # The SDK's execute() ends by serialising its state (every action of the execution):
+        # that string is the outcome's state, not serialised a second time.
+        text: str | None = None
         try:
-            self.executor.execute(ctx, ctx.histories, self.orchestrator)
-        except Exception as exc:  # the failure path; _outcome() reads the state again
-            if ERROR_LABEL not in str(exc) and self.executor.exception is None:
+            text = self.executor.execute(ctx, ctx.histories, self.orchestrator)
+        except Exception as exc:  # the failure path: the state rides in the message
+            message = str(exc)
+            if ERROR_LABEL in message:
+                text = message.split(ERROR_LABEL, 1)[1]
+            elif self.executor.exception is None:
                 # An orchestrator without `yield` raised straight out of fn(context), before
                 # the SDK could record it: the extension fails such an invocation with its
                 # message, so record it (else the instance stayed Running for ever).
+                # _outcome() reads the state with it.
                 self.executor.exception = exc
         consumed = max(0, min(len(new), self.executor.processed - len(history)))
         if not hasattr(self.executor, "generator"):  # a plain function: done at once
             consumed = len(new)
-        return self._outcome(consumed)
+        return self._outcome(consumed, state_text=text)
 
     def feed(self, new: list[Event]) -> Outcome:
         """Process only this episode's `new` events on the live executor."""
@@ -342,10 +332,17 @@ class Session:
     def read_is_replaying(self) -> bool:
         return self.context is not None and self.context.read_is_replaying
 
-    def _outcome(self, consumed: int, light: bool = False) -> Outcome:
+    def _outcome(self, consumed: int, light: bool = False,
+                 state_text: str | None = None) -> Outcome:
+        """`state_text`: the SDK's state string when the caller has it already."""
         ctx = self.context
         assert ctx is not None
-        state = self._light_state() if light else self._sdk_state()
+        if light:
+            state = self._light_state()
+        elif state_text is not None:
+            state = _essentials(json.loads(state_text))
+        else:
+            state = self._sdk_state()
         new: list[NewTask] = []
         for task, now, attempts in ctx.recorded[self._checked:]:
             recorded = self.scheduled.get(task.id)
